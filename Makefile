@@ -1,0 +1,48 @@
+# One entry point: every target creates or updates .venv by itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: venv fmt lint test test-fast demo bench browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+fmt: $(STAMP)  ## rewrite files in place
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+lint: $(STAMP)  ## the CI gate; changes nothing
+	$(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy
+
+browser:  ## make sure Debian's chromium is there for the browser tests
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
+	else \
+		echo "The browser tests need Debian's chromium at $(CHROMIUM)."; \
+		echo "Install it with:  sudo apt-get install chromium"; \
+		echo "(or set CHROMIUM=/path/to/chromium); they are skipped until then, except in CI."; \
+	fi
+
+test: $(STAMP) browser  ## the whole suite
+	PORTAL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+test-fast: $(STAMP)  ## the suite without the browser
+	$(BIN)/pytest -m "not browser and not slow"
+
+demo: $(STAMP)  ## the emulator and the portal on embedded defaults
+	$(BIN)/consent-portal demo
+
+bench: $(STAMP)  ## performance ratios; writes docs/performance.md
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Who is signed in to the portal: the session's account and the login_required guard."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
+from typing import cast
+
+from flask import current_app
+from flask import redirect
+from flask import request
+from flask import session
+from flask import url_for
+
+from app import flows
+from app.identity import SignIn
+
+USER_KEY = f"{__name__}.user"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_user() -> dict[str, Any] | None:
+    """Return the signed-in account, or None."""
+    return cast("dict[str, Any] | None", session.get(USER_KEY))
+
+
+def login_required(view: F) -> F:
+    """Send anonymous visitors to Sign in and bring them back afterwards."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user() is None:
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def sign_in_as(result: SignIn) -> None:
+    """Start a fresh session for the account that just signed in (no fixation, C17)."""
+    pending = flows.pending(session)
+    session.clear()
+    renew_session_id()
+    flows.restore(session, pending)
+    session[USER_KEY] = {
+        "oid": result.oid,
+        "tenant_id": result.tenant_id,
+        "username": result.username,
+        "name": result.name,
+        "account_type": result.account_type,
+        "wids": list(result.wids),
+        "roles": list(result.roles),
+        "signed_in_at": int(time.time()),
+    }
+
+
+def renew_session_id() -> None:
+    """Give the session a new id and delete the old one from the store."""
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(session)

@@ -1,0 +1,100 @@
+"""Register every blueprint and the single renderer for failures."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask import g
+from flask import render_template
+from flask import request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from app import __version__
+from app import accounts
+from app.blueprints import api
+from app.blueprints import auth
+from app.blueprints import connections
+from app.blueprints import connectors
+from app.blueprints import health
+from app.blueprints import outcomes
+from app.errors import PortalError
+from app.presenters import support_block
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    """Register every blueprint and the one renderer for expected and unexpected failures."""
+    for module in (auth, connectors, connections, outcomes, api, health):
+        app.register_blueprint(module.bp)
+    app.context_processor(_page_globals)
+    app.register_error_handler(PortalError, _render_portal_error)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(Exception, _render_unexpected)
+
+
+def _page_globals() -> dict[str, object]:
+    """Give every page the signed-in account and the portal version."""
+    return {"current_user": accounts.current_user(), "portal_version": __version__}
+
+
+def _wants_json() -> bool:
+    """Tell whether the caller is a program (the API) rather than a person."""
+    return request.blueprint in ("api", "health") or request.path.startswith("/api/")
+
+
+def _render_portal_error(error: PortalError) -> ResponseReturnValue:
+    """Answer the API in JSON and people with a page that says what to do."""
+    headers = {}
+    if error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    if _wants_json():
+        return _json_error(error), error.status, headers | _challenge(error)
+    details = support_block(error)
+    page = render_template("errors/portal.html", error=error, details=details)
+    return page, error.status, headers
+
+
+def _json_error(error: PortalError) -> dict[str, str]:
+    """Return the RFC 6750-style body for a failure seen by a program."""
+    body = {"error": error.code, "error_description": error.message}
+    reauthenticate_url = getattr(error, "reauthenticate_url", None)
+    if reauthenticate_url:
+        body["reauthenticate_url"] = reauthenticate_url
+    return body
+
+
+def _challenge(error: PortalError) -> dict[str, str]:
+    """Return the WWW-Authenticate challenge for a 401 answer."""
+    if error.status != 401:
+        return {}
+    return {"WWW-Authenticate": f'Bearer error="{error.code}"'}
+
+
+def _render_http_error(error: HTTPException) -> ResponseReturnValue:
+    """Render 4xx/5xx from routing, CSRF and limits as a plain page or JSON."""
+    status = error.code or 500
+    if _wants_json():
+        body = {"error": _http_code(status), "error_description": error.description or ""}
+        return body, status
+    page = render_template("errors/http.html", status=status, error=error, details=support_block())
+    return page, status
+
+
+def _render_unexpected(error: Exception) -> ResponseReturnValue:
+    """Log an unexpected failure once and answer without a stack trace."""
+    if isinstance(error, HTTPException):
+        return _render_http_error(error)
+    log.exception("unhandled error request_id=%s", g.get("request_id", "-"))
+    if _wants_json():
+        return {"error": "server_error", "error_description": "Unexpected error."}, 500
+    return render_template("errors/http.html", status=500, error=None, details=support_block()), 500
+
+
+def _http_code(status: int) -> str:
+    """Return an OAuth-style error code for an HTTP status."""
+    return {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope",
+            404: "not_found", 405: "method_not_allowed", 413: "invalid_request",
+            429: "too_many_requests"}.get(status, "server_error")

@@ -1,0 +1,77 @@
+"""Sign in, the one callback that finishes every flow, and sign out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Blueprint
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app import accounts
+from app import extensions
+from app import flows
+from app.blueprints import connections
+from app.blueprints import outcomes
+from app.connectors import SIGN_IN
+from app.errors import EntraError
+from app.errors import SignInExpired
+from app.urls import local_path
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.get("/sign-in")
+def sign_in() -> ResponseReturnValue:
+    """Show the Sign in page."""
+    next_path = local_path(request.args.get("next"), url_for("connectors.index"))
+    return render_template("auth/sign_in.html", next_path=next_path)
+
+
+@bp.post("/sign-in")
+def start_sign_in() -> ResponseReturnValue:
+    """Send the person to Entra to sign in to the portal."""
+    next_path = local_path(request.form.get("next"), url_for("connectors.index"))
+    flow = extensions.identity().start_flow(
+        SIGN_IN, account_type=None, login_hint=login_hint(request.form)
+    )
+    flows.remember(session, flow, {"purpose": "sign_in", "next": next_path})
+    return redirect(flow["auth_uri"], code=303)
+
+
+@bp.get("/auth/callback")
+def callback() -> ResponseReturnValue:
+    """Finish whatever flow this state belongs to; the stored flow is single-use."""
+    query = flows.checked_query(request.args)
+    flow, purpose = flows.take(session, query.get("state"))
+    if flow is None:
+        raise SignInExpired()
+    try:
+        result = extensions.identity().finish_flow(flow, query)
+    except EntraError as error:  # Entra said no: turn it into the next step for someone
+        return outcomes.failed(error, purpose)
+    if purpose.get("purpose") == "sign_in":
+        accounts.sign_in_as(result)
+        return redirect(local_path(purpose.get("next"), url_for("connectors.index")), code=303)
+    return connections.finish_connect(result, purpose)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    """Destroy the server-side session, then end the Entra session too."""
+    session.clear()
+    accounts.renew_session_id()  # the old id is deleted from the store, not just emptied (C18)
+    target = extensions.identity().logout_url(url_for("connectors.index", _external=True))
+    return redirect(target or url_for("connectors.index"), code=303)
+
+
+def login_hint(form: Mapping[str, str]) -> str | None:
+    """Return a plausible login hint from a form, or None."""
+    hint = (form.get("login_hint") or "").strip()
+    if not hint or len(hint) > 254 or "@" not in hint or any(ch.isspace() for ch in hint):
+        return None
+    return hint

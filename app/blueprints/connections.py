@@ -1,0 +1,165 @@
+"""A person's connections: the code shown once, Reconnect, Regenerate code and Revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app import accounts
+from app import extensions
+from app import flows
+from app import inventory
+from app import switches
+from app.blueprints.connectors import all_connectors
+from app.blueprints.connectors import find
+from app.connectors import Connector
+from app.errors import AccountTypeNotSupported
+from app.extensions import db
+from app.identity import SignIn
+from app.models import Connection
+
+bp = Blueprint("connections", __name__, url_prefix="/connections")
+REVEAL_KEY = f"{__name__}.reveal"
+
+
+@bp.get("")
+@accounts.login_required
+def index() -> ResponseReturnValue:
+    """List the signed-in account's connections."""
+    user = accounts.current_user()
+    assert user is not None
+    mine = inventory.connections_of(user)
+    return render_template("connections/index.html", connections=mine, connectors=_names())
+
+
+@bp.get("/<connection_id>/code")
+@accounts.login_required
+def code(connection_id: str) -> ResponseReturnValue:
+    """Show a new connection code once; a reload shows it no more."""
+    connection = _mine(connection_id)
+    reveal = session.pop(REVEAL_KEY, None)
+    if not reveal or reveal.get("id") != connection.id:
+        flash("A connection code is shown only once. Use Regenerate code for a new one.")
+        return redirect(url_for("connections.index"), code=303)
+    connector = find(connection.connector)
+    return render_template(
+        "connections/code.html", connection=connection, connector=connector, code=reveal["code"]
+    )
+
+
+@bp.post("/<connection_id>/regenerate")
+@accounts.login_required
+def regenerate(connection_id: str) -> ResponseReturnValue:
+    """Replace the connection code; the old one stops working at once."""
+    connection = _mine(connection_id)
+    new_code = extensions.broker().regenerate_code(connection.id)
+    session[REVEAL_KEY] = {"id": connection.id, "code": new_code}
+    return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+@bp.post("/<connection_id>/revoke")
+@accounts.login_required
+def revoke(connection_id: str) -> ResponseReturnValue:
+    """Revoke the connection: its code stops working and its tokens are erased."""
+    connection = _mine(connection_id)
+    extensions.broker().revoke(connection.id)
+    flash(f"The {find(connection.connector).name} connection was revoked.")
+    return redirect(url_for("connections.index"), code=303)
+
+
+@bp.get("/<connection_id>/reconnect")
+def reconnect_page(connection_id: str) -> ResponseReturnValue:
+    """Explain why a connection needs to be reconnected, with the Reconnect button."""
+    connection = _existing(connection_id)
+    return render_template(
+        "connections/reconnect.html", connection=connection, connector=find(connection.connector)
+    )
+
+
+@bp.post("/<connection_id>/reconnect")
+def reconnect(connection_id: str) -> ResponseReturnValue:
+    """Sign in again as the connection's account; its code keeps working."""
+    connection = _existing(connection_id)
+    connector = find(connection.connector)
+    flow = extensions.identity().start_flow(
+        connector, account_type=connection.account_type, login_hint=connection.username
+    )
+    purpose = {
+        "purpose": "connect",
+        "connector": connector.id,
+        "account_type": connection.account_type,
+        "connection_id": connection.id,
+    }
+    flows.remember(session, flow, purpose)
+    return redirect(flow["auth_uri"], code=303)
+
+
+def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Store the new tokens, sign the person in and show the code (or confirm a switch)."""
+    connector = find(purpose["connector"])
+    if result.account_type not in connector.account_types:
+        raise AccountTypeNotSupported(connector.name)
+    expected = db.session.get(Connection, purpose.get("connection_id") or "")
+    if expected is not None and not _same_account(expected, result):
+        switches.hold(session, result, purpose)  # sealed: tokens never sit in the clear
+        return render_template(
+            "connections/other_account.html", expected=expected, result=result, connector=connector
+        )
+    return _store(result, connector)
+
+
+@bp.post("/use-other-account")
+def use_other_account() -> ResponseReturnValue:
+    """Keep the account the person actually signed in with, as its own connection."""
+    held = switches.take(session)
+    if held is None:
+        flash("That choice expired. Start again from the connector's page.")
+        return redirect(url_for("connectors.index"), code=303)
+    result, purpose = held
+    return _store(result, find(purpose["connector"]))
+
+
+def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
+    """Create or refresh the connection, sign the person in and show a new code once."""
+    connection, new_code = extensions.broker().create_or_update_connection(result, connector)
+    accounts.sign_in_as(result)
+    if new_code is None:
+        flash(f"{connector.name} is reconnected. Your connection code keeps working.")
+        return redirect(url_for("connections.index"), code=303)
+    session[REVEAL_KEY] = {"id": connection.id, "code": new_code}
+    return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+def _same_account(connection: Connection, result: SignIn) -> bool:
+    """Tell whether a sign-in is the account a connection belongs to."""
+    return (connection.oid, connection.tenant_id) == (result.oid, result.tenant_id)
+
+
+def _mine(connection_id: str) -> Connection:
+    """Return the signed-in account's connection or answer 404."""
+    connection = inventory.owned(accounts.current_user(), connection_id)
+    if connection is None:
+        abort(404)
+    return connection
+
+
+def _existing(connection_id: str) -> Connection:
+    """Return a connection that can be reconnected, or answer 404."""
+    connection = db.session.get(Connection, connection_id) if len(connection_id) <= 64 else None
+    if connection is None or connection.status == "revoked":
+        abort(404)
+    return connection
+
+
+def _names() -> dict[str, str]:
+    """Return connector names by id, for the list."""
+    return {key: connector.name for key, connector in all_connectors().items()}

@@ -1,0 +1,279 @@
+"""Typed failures the portal expects; one renderer turns them into pages or JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+AADSTS = re.compile(r"AADSTS(\d+)")
+TRACE_ID = re.compile(r"Trace ID:\s*([0-9a-fA-F-]{8,64})")
+CORRELATION_ID = re.compile(r"Correlation ID:\s*([0-9a-fA-F-]{8,64})")
+
+
+class ConfigError(RuntimeError):
+    """Refuse to start: the configuration is incomplete or unsafe."""
+
+
+class PortalError(Exception):
+    """Base of every expected failure; carries what the user and support need."""
+
+    status: int = 500
+    code: str = "server_error"
+    title: str = "Something went wrong"
+    message: str = "The portal could not finish this request. Try again later."
+    retry_after: int | None = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        if message is not None:
+            self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
+        self.details: dict[str, str] = dict(details or {})
+        self.diagnosis: Any = None
+        super().__init__(self.message)
+
+    def api_body(self) -> dict[str, Any]:
+        """Return the RFC 6750-style JSON body for the token API."""
+        return {"error": self.code, "error_description": self.message}
+
+    def http_headers(self) -> dict[str, str]:
+        """Return the headers this error adds to an HTTP response."""
+        if self.retry_after is not None:
+            return {"Retry-After": str(self.retry_after)}
+        return {}
+
+
+class IdentityUnavailable(PortalError):
+    """The identity provider did not answer or answered with a server error."""
+
+    status = 503
+    code = "temporarily_unavailable"
+    title = "Microsoft sign-in is unavailable"
+    message = "The sign-in service did not answer. Wait a moment and try again."
+    retry_after = 30
+
+
+class SignInExpired(PortalError):
+    """The flow is unknown, expired or already used."""
+
+    status = 400
+    code = "sign_in_expired"
+    title = "Sign-in expired"
+    message = "Your sign-in expired or was already used. Start again."
+
+
+class SignInRejected(PortalError):
+    """The callback failed a state, nonce or ID-token check."""
+
+    status = 400
+    code = "sign_in_rejected"
+    title = "Sign-in could not be verified"
+    message = "The answer from the sign-in service could not be verified. Start again."
+
+
+class EntraError(PortalError):
+    """Entra answered with an error; the renderer maps it to a diagnosis."""
+
+    status = 400
+    code = "entra_error"
+    title = "Microsoft sign-in reported a problem"
+    message = "Microsoft sign-in did not complete."
+
+    def __init__(
+        self,
+        error: str,
+        description: str = "",
+        *,
+        codes: tuple[int, ...] = (),
+        subcode: str | None = None,
+        suberror: str | None = None,
+        trace_id: str | None = None,
+        correlation_id: str | None = None,
+        admin_consent: bool = False,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(details=details)
+        self.error = error
+        self.description = description
+        self.codes = codes
+        self.subcode = subcode
+        self.suberror = suberror
+        self.trace_id = trace_id
+        self.correlation_id = correlation_id
+        self.admin_consent = admin_consent
+        if codes:
+            self.details.setdefault("aadsts", f"AADSTS{codes[0]}")
+        if trace_id:
+            self.details.setdefault("trace_id", trace_id)
+        if correlation_id:
+            self.details.setdefault("correlation_id", correlation_id)
+
+    @property
+    def aadsts(self) -> int | None:
+        """Return the first AADSTS number, if Entra gave one."""
+        return self.codes[0] if self.codes else None
+
+    @classmethod
+    def from_response(
+        cls, response: Mapping[str, Any], *, details: Mapping[str, str] | None = None
+    ) -> EntraError:
+        """Build from a redirect query or a token-endpoint error body."""
+        description = str(response.get("error_description") or "")
+        codes = _codes(response.get("error_codes"), description)
+        trace = response.get("trace_id") or _first(TRACE_ID, description)
+        correlation = response.get("correlation_id") or _first(CORRELATION_ID, description)
+        return cls(
+            str(response.get("error") or "unknown_error"),
+            description,
+            codes=codes,
+            subcode=_str_or_none(response.get("error_subcode")),
+            suberror=_str_or_none(response.get("suberror")),
+            trace_id=_str_or_none(trace),
+            correlation_id=_str_or_none(correlation),
+            admin_consent=str(response.get("admin_consent", "")).lower() == "true",
+            details=details,
+        )
+
+
+class AccountTypeNotSupported(PortalError):
+    """A personal Microsoft account was used for a work-only connector."""
+
+    status = 400
+    code = "account_type_not_supported"
+    title = "This connector needs a work or school account"
+    message = (
+        "You signed in with a personal Microsoft account. This connector reads data that only "
+        "exists in an organisation's Microsoft 365 or Azure, so it needs a work or school "
+        "account. Sign in again with the account your organisation gave you."
+    )
+
+    def __init__(self, connector_name: str | None = None) -> None:
+        message = None
+        if connector_name:
+            message = (
+                f"{connector_name} works only with a work or school account, and you chose a "
+                "personal Microsoft account. Personal accounts have no SharePoint sites, "
+                "Dynamics 365 records or Azure Storage data for the portal to read. Sign in again "
+                "with the account your organisation gave you, or pick OneDrive or Outlook for "
+                "personal data."
+            )
+        super().__init__(message, details={"connector": connector_name} if connector_name else None)
+
+
+class InvalidToken(PortalError):
+    """The connection code is unknown, malformed or revoked; one body for all."""
+
+    status = 401
+    code = "invalid_token"
+    title = "Connection code not accepted"
+    message = "The connection code is not valid."
+
+    def http_headers(self) -> dict[str, str]:
+        """Return the RFC 6750 challenge."""
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class CodeNotInHeader(PortalError):
+    """The code arrived in the query string or body (C25)."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Connection code in the wrong place"
+    message = "Send the code in the Authorization header: Authorization: Bearer <code>."
+
+    def http_headers(self) -> dict[str, str]:
+        """Return the RFC 6750 challenge."""
+        return {"WWW-Authenticate": 'Bearer error="invalid_request"'}
+
+
+class ScopeNotAllowed(PortalError):
+    """A code asked for a resource or scope its connector was not consented for."""
+
+    status = 403
+    code = "insufficient_scope"
+    title = "Not allowed for this connection"
+    message = "This connection code only gives access to its own connector's resource."
+
+
+class ReauthenticationRequired(PortalError):
+    """The refresh token was refused; the owner must reconnect."""
+
+    status = 409
+    code = "reauthentication_required"
+    title = "Reconnect required"
+    message = "Microsoft no longer accepts this connection. Its owner must reconnect it."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reauthenticate_url: str | None = None,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.reauthenticate_url = reauthenticate_url
+
+    def api_body(self) -> dict[str, Any]:
+        """Return the JSON body with the link the owner should open."""
+        body = super().api_body()
+        if self.reauthenticate_url:
+            body["reauthenticate_url"] = self.reauthenticate_url
+        return body
+
+
+class TemporarilyUnavailable(PortalError):
+    """Entra, the database or Redis failed for now; the caller retries."""
+
+    status = 503
+    code = "temporarily_unavailable"
+    title = "Temporarily unavailable"
+    message = "The token service is temporarily unavailable. Retry after the given delay."
+    retry_after = 5
+
+
+class ConnectionDamaged(PortalError):
+    """The sealed token cache failed authenticated decryption (C37)."""
+
+    status = 409
+    code = "connection_damaged"
+    title = "Connection damaged"
+    message = "This connection's stored credentials cannot be read. Reconnect it."
+
+
+def _codes(raw: Any, description: str) -> tuple[int, ...]:
+    """Return AADSTS numbers from error_codes, else from the description text."""
+    if isinstance(raw, list | tuple):
+        out = tuple(int(c) for c in raw if isinstance(c, int) or str(c).isdigit())
+        if out:
+            return out
+    return tuple(int(m) for m in AADSTS.findall(description)[:1])
+
+
+def _first(pattern: re.Pattern[str], text: str) -> str | None:
+    """Return the first group of pattern in text, if any."""
+    match = pattern.search(text)
+    return match.group(1) if match else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    """Return value as a string, or None when empty."""
+    return str(value) if value not in (None, "") else None
+
+
+class UnknownKey(ConnectionDamaged):
+    """A sealed cache names a key id this process was not given (C39)."""
+
+    status = 500
+    code = "unknown_key"
+    title = "Encryption key missing"
+    message = (
+        "This connection was sealed with an encryption key the portal does not have. "
+        "The operator must restore that key in PORTAL_ENCRYPTION_KEYS."
+    )

@@ -1,0 +1,37 @@
+"""A sign-in with another account than the connection's, held sealed until the person decides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from typing import Any
+
+from app import extensions
+from app.identity import SignIn
+
+SWITCH_KEY = f"{__name__}.held"
+TTL_SECONDS = 600
+
+
+def hold(session: MutableMapping[str, Any], result: SignIn, purpose: Mapping[str, Any]) -> None:
+    """Keep the sign-in, encrypted, in the server-side session for one decision."""
+    hold_id = secrets.token_hex(16)
+    payload = json.dumps({"sign_in": dataclasses.asdict(result), "purpose": dict(purpose)})
+    key_id, blob = extensions.vault().seal(f"switch:{hold_id}", payload.encode())
+    session[SWITCH_KEY] = {"id": hold_id, "kid": key_id, "blob": blob.hex(), "at": time.time()}
+
+
+def take(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | None:
+    """Return and forget the held sign-in, or None if there is none or it is stale."""
+    held = session.pop(SWITCH_KEY, None)
+    if not held or time.time() - held["at"] > TTL_SECONDS:
+        return None
+    plain = extensions.vault().open(f"switch:{held['id']}", held["kid"], bytes.fromhex(held["blob"]))
+    data = json.loads(plain)
+    fields = {f.name for f in dataclasses.fields(SignIn)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data["sign_in"].items()}
+    return SignIn(**{k: v for k, v in values.items() if k in fields}), data["purpose"]

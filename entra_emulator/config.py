@@ -1,0 +1,252 @@
+"""Load a world TOML file and validate it, naming the offending key in every error."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+
+from entra_emulator.world import CONSUMER_TENANT
+from entra_emulator.world import DEFAULT_SETTINGS
+from entra_emulator.world import POLICIES
+from entra_emulator.world import ROLE_IDS
+from entra_emulator.world import STORAGE_DATA_ROLES
+from entra_emulator.world import App
+from entra_emulator.world import ConfigError
+from entra_emulator.world import EnterpriseApp
+from entra_emulator.world import Resource
+from entra_emulator.world import Scope
+from entra_emulator.world import Tenant
+from entra_emulator.world import User
+from entra_emulator.world import World
+from entra_emulator.world import stable_id
+
+DEFAULT_CONFIG = Path(__file__).with_name("world.toml")
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+def load(path: Path | str | None = None) -> World:
+    """Read and validate a world file; raise ConfigError naming the offending key."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return build(data)
+
+
+def get(table: dict[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING) -> T:
+    """Return table[key] checked against kind, or the default when it is absent."""
+    if key not in table:
+        if default is _MISSING:
+            raise ConfigError(f"{where}.{key}: missing")
+        return default  # type: ignore[no-any-return]
+    value = table[key]
+    if kind is list and not isinstance(value, list):
+        raise ConfigError(f"{where}.{key}: expected a list")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def strings(table: dict[str, Any], key: str, where: str) -> list[str]:
+    """Return an optional list of strings."""
+    values = get(table, key, list, where, [])
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}.{key}[{i}]: expected a string")
+    return list(values)
+
+
+def tables(data: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
+    """Return the [[key]] array of tables with the path of each."""
+    items = get(data, key, list, "config", [])
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{key}[{i}]: expected a table")
+        out.append((f"{key}[{i}]", item))
+    return out
+
+
+def build(data: dict[str, Any]) -> World:
+    """Turn parsed TOML into a World."""
+    world = World({}, {}, {}, {}, [], {}, _settings(data), [])
+    for where, item in tables(data, "tenants"):
+        tenant = _tenant(item, where)
+        world.tenants[tenant.id] = tenant
+    for where, item in tables(data, "resources"):
+        world.resources.append(_resource(item, where))
+    for where, item in tables(data, "apps"):
+        app = _app(world, item, where)
+        world.apps[app.client_id] = app
+    for where, item in tables(data, "users"):
+        user = _user(world, item, where)
+        world.users[user.username] = user
+    for where, item in tables(data, "enterprise_apps"):
+        _enterprise_app(world, item, where)
+    for where, item in tables(data, "storage_accounts"):
+        world.storage_accounts[get(item, "name", str, where)] = strings(item, "containers", where)
+    for where, item in tables(data, "grants"):
+        world.grants.append(_grant(world, item, where))
+    return world
+
+
+def _settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings with defaults filled in."""
+    table = get(data, "settings", dict, "config", {})
+    settings = dict(DEFAULT_SETTINGS)
+    for key, value in table.items():
+        if key not in DEFAULT_SETTINGS:
+            raise ConfigError(f"settings.{key}: unknown setting")
+        settings[key] = get(table, key, type(DEFAULT_SETTINGS[key]), "settings")
+    return settings
+
+
+def _tenant(item: dict[str, Any], where: str) -> Tenant:
+    """Validate one [[tenants]] entry."""
+    policy = get(item, "user_consent_policy", str, where, "legacy")
+    if policy not in POLICIES:
+        raise ConfigError(f"{where}.user_consent_policy: expected one of {', '.join(POLICIES)}")
+    domains = [d.lower() for d in strings(item, "domains", where)]
+    if not domains:
+        raise ConfigError(f"{where}.domains: at least one domain is required")
+    return Tenant(
+        id=get(item, "id", str, where, stable_id("tenant", domains[0])).lower(),
+        name=get(item, "name", str, where, domains[0]),
+        domains=domains,
+        policy=policy,
+        workflow=get(item, "admin_consent_workflow", bool, where, False),
+        low_impact=strings(item, "low_impact_scopes", where) or ["User.Read"],
+    )
+
+
+def tenant_id(world: World, name: str, where: str) -> str:
+    """Return the GUID of a tenant named by GUID, domain or 'consumers'."""
+    if name in ("consumers", CONSUMER_TENANT):
+        return CONSUMER_TENANT
+    tenant = world.tenant_for(name)
+    if tenant is None:
+        raise ConfigError(f"{where}: unknown tenant {name!r}")
+    return tenant.id
+
+
+def _user(world: World, item: dict[str, Any], where: str) -> User:
+    """Validate one [[users]] entry."""
+    username = get(item, "username", str, where).lower()
+    if "@" not in username:
+        raise ConfigError(f"{where}.username: expected name@domain")
+    tid = tenant_id(world, get(item, "tenant", str, where, username.split("@")[1]), where + ".tenant")
+    roles = []
+    for i, role in enumerate(strings(item, "roles", where)):
+        if role not in ROLE_IDS and role not in ROLE_IDS.values():
+            raise ConfigError(f"{where}.roles[{i}]: unknown directory role {role!r}")
+        roles.append(ROLE_IDS.get(role, role))
+    for i, role in enumerate(strings(item, "storage_roles", where)):
+        if role not in STORAGE_DATA_ROLES:
+            raise ConfigError(f"{where}.storage_roles[{i}]: unknown data role {role!r}")
+    app_roles = get(item, "app_roles", dict, where, {})
+    for client_id in app_roles:
+        strings(app_roles, client_id, f"{where}.app_roles")
+    default_oid = stable_id("user", username)
+    if tid == CONSUMER_TENANT:  # MSA object ids start with 00000000-0000-0000-
+        default_oid = "00000000-0000-0000-" + default_oid[19:]
+    return User(
+        username=username,
+        password=get(item, "password", str, where),
+        display_name=get(item, "display_name", str, where, username),
+        tenant=tid,
+        oid=get(item, "oid", str, where, default_oid),
+        roles=roles,
+        storage_roles=strings(item, "storage_roles", where),
+        dynamics_orgs=[o.lower() for o in strings(item, "dynamics_orgs", where)],
+        app_roles={k: list(v) for k, v in app_roles.items()},
+    )
+
+
+def _app(world: World, item: dict[str, Any], where: str) -> App:
+    """Validate one [[apps]] entry."""
+    home = get(item, "home_tenant", str, where, "")
+    claims = get(item, "group_membership_claims", str, where, "None")
+    if claims not in ("None", "DirectoryRole", "SecurityGroup", "All"):
+        raise ConfigError(f"{where}.group_membership_claims: expected None, DirectoryRole or All")
+    uris = strings(item, "redirect_uris", where)
+    for i, uri in enumerate(uris):
+        if not uri.startswith(("https://", "http://localhost", "http://127.0.0.1")):
+            raise ConfigError(f"{where}.redirect_uris[{i}]: https, or http on localhost only")
+    return App(
+        client_id=get(item, "client_id", str, where).lower(),
+        name=get(item, "name", str, where, "Application"),
+        secrets=strings(item, "secrets", where),
+        expired_secrets=strings(item, "expired_secrets", where),
+        certificates=strings(item, "certificates", where),
+        redirect_uris=uris,
+        multi_tenant=get(item, "multi_tenant", bool, where, True),
+        personal_accounts=get(item, "personal_accounts", bool, where, False),
+        group_membership_claims=claims,
+        app_roles=strings(item, "app_roles", where),
+        home_tenant=tenant_id(world, home, where + ".home_tenant") if home else None,
+        required_permissions=strings(item, "required_permissions", where),
+    )
+
+
+def _enterprise_app(world: World, item: dict[str, Any], where: str) -> None:
+    """Validate one [[enterprise_apps]] entry and store it."""
+    tid = tenant_id(world, get(item, "tenant", str, where), where + ".tenant")
+    client_id = get(item, "client_id", str, where).lower()
+    if client_id not in world.apps:
+        raise ConfigError(f"{where}.client_id: unknown app {client_id!r}")
+    assigned = [u.lower() for u in strings(item, "assigned_users", where)]
+    for i, name in enumerate(assigned):
+        if name not in world.users:
+            raise ConfigError(f"{where}.assigned_users[{i}]: unknown user {name!r}")
+    world.enterprise_apps[(tid, client_id)] = EnterpriseApp(
+        account_enabled=get(item, "account_enabled", bool, where, True),
+        assignment_required=get(item, "assignment_required", bool, where, False),
+        assigned_users=assigned,
+        visible_to_users=get(item, "visible_to_users", bool, where, True),
+    )
+
+
+def _resource(item: dict[str, Any], where: str) -> Resource:
+    """Validate one [[resources]] entry."""
+    work_only = get(item, "work_only", bool, where, False)
+    scopes = {}
+    for i, raw in enumerate(get(item, "scopes", list, where)):
+        at = f"{where}.scopes[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{at}: expected a table")
+        scope = Scope(
+            name=get(raw, "name", str, at),
+            description=get(raw, "description", str, at),
+            admin_only=get(raw, "admin_only", bool, at, False),
+            work_only=get(raw, "work_only", bool, at, work_only),
+            low_impact=get(raw, "low_impact", bool, at, False),
+        )
+        scopes[scope.name] = scope
+    return Resource(
+        uri=get(item, "uri", str, where).rstrip("/"),
+        app_id=get(item, "app_id", str, where).lower(),
+        name=get(item, "name", str, where),
+        work_only=work_only,
+        scopes=scopes,
+    )
+
+
+def _grant(world: World, item: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validate one [[grants]] entry (an initial oauth2PermissionGrant)."""
+    resource = get(item, "resource", str, where)
+    if world.resource_for(resource) is None:
+        raise ConfigError(f"{where}.resource: unknown resource {resource!r}")
+    principal = get(item, "principal", str, where, "").lower() or None
+    if principal and principal not in world.users:
+        raise ConfigError(f"{where}.principal: unknown user {principal!r}")
+    return {
+        "tenant": tenant_id(world, get(item, "tenant", str, where), where + ".tenant"),
+        "client_id": get(item, "client_id", str, where).lower(),
+        "resource": resource.lower().rstrip("/"),
+        "scopes": strings(item, "scopes", where),
+        "principal": principal,
+    }

@@ -1,0 +1,154 @@
+"""The emulator's configuration: tenants, users, apps and resources read from a TOML file."""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+ALIASES = ("common", "organizations", "consumers")
+POLICIES = ("disabled", "low", "legacy", "recommended-2025")
+# Directory role template IDs (permissions-reference); names may be used in the file instead.
+ROLE_IDS = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "Cloud Application Administrator": "158c047a-c907-4556-b7ef-446551a6b5f7",
+    "Application Administrator": "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    "User": "b79fbf4d-3ef9-4689-8143-76b194e85509",
+}
+STORAGE_DATA_ROLES = (
+    "Storage Blob Data Reader",
+    "Storage Blob Data Contributor",
+    "Storage Blob Data Owner",
+)
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "access_token_lifetime_seconds": 3599,
+    "refresh_token_lifetime_seconds": 90 * 86400,
+    "code_lifetime_seconds": 600,
+    "single_use_refresh_tokens": False,
+    "policy_applies_to_same_tenant_apps": True,
+    "recommended_2025_exclusions": [
+        "Files.Read.All",
+        "Files.ReadWrite.All",
+        "Sites.Read.All",
+        "Sites.ReadWrite.All",
+        "Mail.Read",
+    ],
+}
+_NAMESPACE = uuid.UUID("0c5b4f7e-3d1a-4e9b-8c2f-5a6d7e8f9a0b")
+
+
+class ConfigError(ValueError):
+    """A configuration file that does not describe a valid world."""
+
+
+def stable_id(*parts: str) -> str:
+    """Return a GUID that is the same for the same names on every start."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+@dataclass
+class Tenant:
+    id: str
+    name: str
+    domains: list[str]
+    policy: str
+    workflow: bool
+    low_impact: list[str]
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    display_name: str
+    tenant: str
+    oid: str
+    roles: list[str]
+    storage_roles: list[str]
+    dynamics_orgs: list[str]
+    app_roles: dict[str, list[str]]
+
+    @property
+    def personal(self) -> bool:
+        """Return True for a personal Microsoft account."""
+        return self.tenant == CONSUMER_TENANT
+
+
+@dataclass
+class App:
+    client_id: str
+    name: str
+    secrets: list[str]
+    expired_secrets: list[str]
+    certificates: list[str]
+    redirect_uris: list[str]
+    multi_tenant: bool
+    personal_accounts: bool
+    group_membership_claims: str
+    app_roles: list[str]
+    home_tenant: str | None
+    required_permissions: list[str]
+
+
+@dataclass
+class EnterpriseApp:
+    account_enabled: bool = True
+    assignment_required: bool = False
+    assigned_users: list[str] = field(default_factory=list)
+    visible_to_users: bool = True
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    description: str
+    admin_only: bool
+    work_only: bool
+    low_impact: bool
+
+
+@dataclass
+class Resource:
+    uri: str
+    app_id: str
+    name: str
+    work_only: bool
+    scopes: dict[str, Scope]
+
+    def matches(self, uri: str) -> bool:
+        """Return True if uri (lower case, no trailing slash) names this resource."""
+        return uri == self.app_id or fnmatch.fnmatchcase(uri, self.uri.lower())
+
+
+@dataclass
+class World:
+    tenants: dict[str, Tenant]
+    users: dict[str, User]
+    apps: dict[str, App]
+    enterprise_apps: dict[tuple[str, str], EnterpriseApp]
+    resources: list[Resource]
+    storage_accounts: dict[str, list[str]]
+    settings: dict[str, Any]
+    grants: list[dict[str, Any]]
+
+    def tenant_for(self, segment: str) -> Tenant | None:
+        """Return the tenant named by a GUID or one of its domains."""
+        segment = segment.lower()
+        for tenant in self.tenants.values():
+            if segment == tenant.id or segment in tenant.domains:
+                return tenant
+        return None
+
+    def enterprise_app(self, tenant_id: str, client_id: str) -> EnterpriseApp:
+        """Return the app's properties in a tenant, creating the defaults on first use."""
+        return self.enterprise_apps.setdefault((tenant_id, client_id), EnterpriseApp())
+
+    def resource_for(self, uri: str) -> Resource | None:
+        """Return the resource that owns a URI such as https://graph.microsoft.com."""
+        uri = uri.lower().rstrip("/")
+        return next((r for r in self.resources if r.matches(uri)), None)
+
