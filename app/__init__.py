@@ -14,9 +14,10 @@ from app import config
 from app import extensions
 from app import instance
 from app import security
+from app.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
-__version__ = "0.1.0"
+__all__ = ["__version__", "create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 from typing import TypeVar
 from typing import cast
@@ -62,3 +63,11 @@ def renew_session_id() -> None:
     regenerate = getattr(current_app.session_interface, "regenerate", None)
     if regenerate is not None:
         regenerate(session)
+
+
+def login_hint(form: Mapping[str, str]) -> str | None:
+    """Return a plausible login hint from a form, or None."""
+    hint = (form.get("login_hint") or "").strip()
+    if not hint or len(hint) > 254 or "@" not in hint or any(ch.isspace() for ch in hint):
+        return None
+    return hint

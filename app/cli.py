@@ -28,8 +28,12 @@ def register(app: Flask) -> None:
 
 
 @click.group()
-@click.option("--instance", "instance_dir", type=click.Path(file_okay=False),
-              help="Instance folder for state (default ./instance or PORTAL_INSTANCE_PATH).")
+@click.option(
+    "--instance",
+    "instance_dir",
+    type=click.Path(file_okay=False),
+    help="Instance folder for state (default ./instance or PORTAL_INSTANCE_PATH).",
+)
 def main(instance_dir: str | None) -> None:
     """Run and operate the Connector Consent Portal."""
     if instance_dir:
@@ -38,8 +42,12 @@ def main(instance_dir: str | None) -> None:
 
 @main.command()
 @click.option("--port", default=5000, show_default=True, help="Portal port.")
-@click.option("--emulator-port", default=5443, show_default=True,
-              help="Emulator HTTPS port; its sign-in pages use the next port.")
+@click.option(
+    "--emulator-port",
+    default=5443,
+    show_default=True,
+    help="Emulator HTTPS port; its sign-in pages use the next port.",
+)
 def demo(port: int, emulator_port: int) -> None:
     """Start the Entra emulator and the portal on embedded defaults."""
     from werkzeug.serving import make_server
@@ -80,7 +88,14 @@ def serve(port: int | None, workers: int | None) -> None:
         os.environ["PORTAL_BIND"] = f"0.0.0.0:{port}"
     if workers is not None:
         os.environ["PORTAL_WORKERS"] = str(workers)
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "app:create_app()"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(ROOT / "gunicorn.conf.py"),
+        "app:create_app()",
+    ]
     os.execv(sys.executable, argv)
 
 
@@ -104,7 +119,7 @@ def db_upgrade() -> None:
     from app import create_app
     from app import database
 
-    app = create_app({"SKIP_MIGRATION_CHECK": True})
+    app = create_app({"DATABASE_CHECK": False})
     database.upgrade(app)
     click.echo("The database is up to date.")
 

@@ -1,4 +1,4 @@
-"""Settings: embedded defaults, PORTAL_* variables, overrides; production refuses to boot incomplete."""
+"""Settings: embedded defaults, PORTAL_* variables, overrides; production fails fast."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def derive(config: dict[str, Any]) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
         PREFERRED_URL_SCHEME="https" if https else "http",
         RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
-        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_HEADERS_ENABLED=False,  # the API adds Retry-After itself, only on a 429
         RATELIMIT_KEY_PREFIX="ccp",
     )
     if config["PRODUCTION"]:

@@ -123,7 +123,7 @@ def _dynamics(org: str, connector_id: str, several: bool) -> Connector:
 
 
 def dynamics_ids(orgs: Sequence[str]) -> list[tuple[str, str]]:
-    """Return (connector id, org URL): "dynamics" for the first org, "dynamics-<host label>" after."""
+    """Return (id, org URL) pairs: "dynamics" first, then "dynamics-<first host label>"."""
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     for index, raw in enumerate(orgs):
@@ -196,5 +196,7 @@ def _normalise_origin(raw: str, name: str) -> str:
     text = raw.strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme != "https" or not parts.hostname or parts.path or parts.query:
-        raise ConfigError(f"{name}: {raw!r} must be an https origin such as https://org.crm.dynamics.com")
+        raise ConfigError(
+            f"{name}: {raw!r} must be an https origin such as https://org.crm.dynamics.com"
+        )
     return text

@@ -15,8 +15,20 @@ FLOW_TTL_SECONDS = 600
 MAX_PARAM = 4096  # Entra's codes are ~1-2 kB; anything far larger is not from Entra (C9)
 MAX_CODE = 8192
 ALLOWED = frozenset(
-    {"code", "state", "session_state", "client_info", "error", "error_description",
-     "error_subcode", "error_uri", "admin_consent", "tenant", "scope", "error_codes"}
+    {
+        "code",
+        "state",
+        "session_state",
+        "client_info",
+        "error",
+        "error_description",
+        "error_subcode",
+        "error_uri",
+        "admin_consent",
+        "tenant",
+        "scope",
+        "error_codes",
+    }
 )
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 from flask import g
 
-from app import __version__
 from app.errors import PortalError
+from app.version import __version__
 
 
 def support_block(
@@ -22,7 +22,10 @@ def support_block(
         ("Tenant", details.get("tenant", "")),
         ("AADSTS code", _code(error, details)),
         ("Trace ID", str(getattr(error, "trace_id", "") or details.get("trace_id", ""))),
-        ("Correlation ID", str(getattr(error, "correlation_id", "") or details.get("correlation_id", ""))),
+        (
+            "Correlation ID",
+            str(getattr(error, "correlation_id", "") or details.get("correlation_id", "")),
+        ),
         ("Request ID", str(g.get("request_id", ""))),
     ]
     keep = {"Time (UTC)", "Portal version", "Request ID"}

@@ -30,7 +30,9 @@ def take(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | N
     held = session.pop(SWITCH_KEY, None)
     if not held or time.time() - held["at"] > TTL_SECONDS:
         return None
-    plain = extensions.vault().open(f"switch:{held['id']}", held["kid"], bytes.fromhex(held["blob"]))
+    plain = extensions.vault().open(
+        f"switch:{held['id']}", held["kid"], bytes.fromhex(held["blob"])
+    )
     data = json.loads(plain)
     fields = {f.name for f in dataclasses.fields(SignIn)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data["sign_in"].items()}

@@ -30,12 +30,12 @@ class Vault:
 
     def __init__(self, keys: dict[str, bytes], current_kid: str, hash_key: bytes) -> None:
         if current_kid not in keys:
-            raise ConfigError(f"encryption key id {current_kid!r} is not among the keys")
+            raise ConfigError(f"PORTAL_ENCRYPTION_KEYS has no key {current_kid!r}")
         for kid, key in keys.items():
             if len(key) != 32:
-                raise ConfigError(f"encryption key {kid!r} must be 32 bytes")
+                raise ConfigError(f"PORTAL_ENCRYPTION_KEYS: key {kid!r} must be 32 bytes")
         if len(hash_key) < 32:
-            raise ConfigError("the hash key must be at least 32 bytes")
+            raise ConfigError("PORTAL_HASH_KEY must be at least 32 bytes")
         self._aead = {kid: AESGCM(key) for kid, key in keys.items()}
         self.current_kid = current_kid
         self._hash_key = hash_key
@@ -95,7 +95,9 @@ class Vault:
 
     def _hmac(self, purpose: bytes, value: str) -> str:
         """Return HMAC-SHA256 hex of value under a per-purpose derived key."""
-        key = self._hash_key if purpose == b"code" else hmac.digest(self._hash_key, purpose, "sha256")
+        key = (
+            self._hash_key if purpose == b"code" else hmac.digest(self._hash_key, purpose, "sha256")
+        )
         return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 

@@ -42,7 +42,7 @@ def get(table: dict[str, Any], key: str, kind: type[T], where: str, default: Any
     if key not in table:
         if default is _MISSING:
             raise ConfigError(f"{where}.{key}: missing")
-        return default  # type: ignore[no-any-return]
+        return default
     value = table[key]
     if kind is list and not isinstance(value, list):
         raise ConfigError(f"{where}.{key}: expected a list")
@@ -98,7 +98,7 @@ def _settings(data: dict[str, Any]) -> dict[str, Any]:
     """Return the settings with defaults filled in."""
     table = get(data, "settings", dict, "config", {})
     settings = dict(DEFAULT_SETTINGS)
-    for key, value in table.items():
+    for key in table:
         if key not in DEFAULT_SETTINGS:
             raise ConfigError(f"settings.{key}: unknown setting")
         settings[key] = get(table, key, type(DEFAULT_SETTINGS[key]), "settings")
@@ -138,7 +138,9 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
     username = get(item, "username", str, where).lower()
     if "@" not in username:
         raise ConfigError(f"{where}.username: expected name@domain")
-    tid = tenant_id(world, get(item, "tenant", str, where, username.split("@")[1]), where + ".tenant")
+    tid = tenant_id(
+        world, get(item, "tenant", str, where, username.split("@")[1]), where + ".tenant"
+    )
     roles = []
     for i, role in enumerate(strings(item, "roles", where)):
         if role not in ROLE_IDS and role not in ROLE_IDS.values():

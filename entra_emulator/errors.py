@@ -79,6 +79,7 @@ CATALOGUE: dict[int, tuple[str, str]] = {
         "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and "
         "are signing into the correct cloud.",
     ),
+    90033: ("temporarily_unavailable", "A transient error has occurred. Please try again."),
     90093: (
         "access_denied",
         "Calling principal cannot consent due to lack of permissions.",
@@ -232,7 +233,6 @@ class EntraError(Exception):
         """Return this error marked to be shown as a page."""
         self.surface = "page"
         return self
-
 
     def redirect(
         self, redirect_uri: str, state: str | None, response_mode: str = "query", **extra: str

@@ -120,13 +120,12 @@ class KeyRing:
 
     def verify(self, token: str, audience: str | list[str] | None) -> dict[str, Any]:
         """Return the claims of a token this emulator signed; raise jwt errors otherwise."""
-        options = {"verify_aud": audience is not None, "require": ["exp"]}
         claims: dict[str, Any] = jwt.decode(
             token,
             self.signing_key.public_key(),
             algorithms=["RS256"],
             audience=audience,
-            options=options,
+            options={"verify_aud": audience is not None, "require": ["exp"]},
             leeway=0,
         )
         return claims

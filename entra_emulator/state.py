@@ -140,7 +140,9 @@ class State:
             self.faults: list[Fault] = []
             self.log: list[dict[str, Any]] = []
             for g in self.world.grants:
-                self.add_grant(g["tenant"], g["client_id"], g["resource"], g["scopes"], g["principal"])
+                self.add_grant(
+                    g["tenant"], g["client_id"], g["resource"], g["scopes"], g["principal"]
+                )
 
     def add_grant(
         self, tenant: str, client_id: str, resource: str, scopes: list[str], principal: str | None
@@ -203,6 +205,4 @@ class State:
 
     def requests(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         """Return log entries whose fields equal every filter."""
-        return [
-            e for e in self.log if all(str(e.get(k)) == str(v) for k, v in filters.items())
-        ]
+        return [e for e in self.log if all(str(e.get(k)) == str(v) for k, v in filters.items())]

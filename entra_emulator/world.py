@@ -151,4 +151,3 @@ class World:
         """Return the resource that owns a URI such as https://graph.microsoft.com."""
         uri = uri.lower().rstrip("/")
         return next((r for r in self.resources if r.matches(uri)), None)
-

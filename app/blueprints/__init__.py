@@ -11,7 +11,6 @@ from flask import request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from app import __version__
 from app import accounts
 from app.blueprints import api
 from app.blueprints import auth
@@ -21,6 +20,7 @@ from app.blueprints import health
 from app.blueprints import outcomes
 from app.errors import PortalError
 from app.presenters import support_block
+from app.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +47,12 @@ def _wants_json() -> bool:
 
 def _render_portal_error(error: PortalError) -> ResponseReturnValue:
     """Answer the API in JSON and people with a page that says what to do."""
-    headers = {}
-    if error.retry_after:
-        headers["Retry-After"] = str(error.retry_after)
+    headers = error.http_headers()
     if _wants_json():
-        return _json_error(error), error.status, headers | _challenge(error)
+        return error.api_body(), error.status, headers
     details = support_block(error)
     page = render_template("errors/portal.html", error=error, details=details)
     return page, error.status, headers
-
-
-def _json_error(error: PortalError) -> dict[str, str]:
-    """Return the RFC 6750-style body for a failure seen by a program."""
-    body = {"error": error.code, "error_description": error.message}
-    reauthenticate_url = getattr(error, "reauthenticate_url", None)
-    if reauthenticate_url:
-        body["reauthenticate_url"] = reauthenticate_url
-    return body
-
-
-def _challenge(error: PortalError) -> dict[str, str]:
-    """Return the WWW-Authenticate challenge for a 401 answer."""
-    if error.status != 401:
-        return {}
-    return {"WWW-Authenticate": f'Bearer error="{error.code}"'}
 
 
 def _render_http_error(error: HTTPException) -> ResponseReturnValue:
@@ -95,6 +77,12 @@ def _render_unexpected(error: Exception) -> ResponseReturnValue:
 
 def _http_code(status: int) -> str:
     """Return an OAuth-style error code for an HTTP status."""
-    return {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope",
-            404: "not_found", 405: "method_not_allowed", 413: "invalid_request",
-            429: "too_many_requests"}.get(status, "server_error")
+    return {
+        400: "invalid_request",
+        401: "invalid_token",
+        403: "insufficient_scope",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "invalid_request",
+        429: "too_many_requests",
+    }.get(status, "server_error")

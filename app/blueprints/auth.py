@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from flask import Blueprint
 from flask import redirect
 from flask import render_template
@@ -37,7 +35,7 @@ def start_sign_in() -> ResponseReturnValue:
     """Send the person to Entra to sign in to the portal."""
     next_path = local_path(request.form.get("next"), url_for("connectors.index"))
     flow = extensions.identity().start_flow(
-        SIGN_IN, account_type=None, login_hint=login_hint(request.form)
+        SIGN_IN, account_type=None, login_hint=accounts.login_hint(request.form)
     )
     flows.remember(session, flow, {"purpose": "sign_in", "next": next_path})
     return redirect(flow["auth_uri"], code=303)
@@ -67,11 +65,3 @@ def sign_out() -> ResponseReturnValue:
     accounts.renew_session_id()  # the old id is deleted from the store, not just emptied (C18)
     target = extensions.identity().logout_url(url_for("connectors.index", _external=True))
     return redirect(target or url_for("connectors.index"), code=303)
-
-
-def login_hint(form: Mapping[str, str]) -> str | None:
-    """Return a plausible login hint from a form, or None."""
-    hint = (form.get("login_hint") or "").strip()
-    if not hint or len(hint) > 254 or "@" not in hint or any(ch.isspace() for ch in hint):
-        return None
-    return hint

@@ -15,7 +15,6 @@ from app import accounts
 from app import extensions
 from app import flows
 from app import inventory
-from app.blueprints.auth import login_hint
 from app.connectors import Connector
 from app.connectors import catalogue
 from app.errors import AccountTypeNotSupported
@@ -28,7 +27,9 @@ def all_connectors() -> dict[str, Connector]:
     """Return this deployment's connectors, built once per app."""
     known = current_app.extensions.get("portal.connectors")
     if known is None:
-        known = catalogue(current_app.config["CONNECTOR_SCOPES"], current_app.config["DYNAMICS_ORGS"])
+        known = catalogue(
+            current_app.config["CONNECTOR_SCOPES"], current_app.config["DYNAMICS_ORGS"]
+        )
         current_app.extensions["portal.connectors"] = known
     return dict(known)
 
@@ -59,8 +60,11 @@ def show(connector_id: str) -> ResponseReturnValue:
         user=user,
         check=check,
         account_types=ACCOUNT_TYPES,
-        personal_blocked=bool(user and user["account_type"] == "personal"
-                              and "personal" not in connector.account_types),
+        personal_blocked=bool(
+            user
+            and user["account_type"] == "personal"
+            and "personal" not in connector.account_types
+        ),
     )
 
 
@@ -72,7 +76,7 @@ def authenticate(connector_id: str) -> ResponseReturnValue:
     flow = extensions.identity().start_flow(
         connector,
         account_type=account_type,
-        login_hint=login_hint(request.form),
+        login_hint=accounts.login_hint(request.form),
         domain_hint=request.form.get("domain_hint") or None,
     )
     purpose = {"purpose": "connect", "connector": connector.id, "account_type": account_type}
@@ -100,8 +104,11 @@ def access_check(connector: Connector) -> dict[str, object]:
     return {
         "idp_ok": extensions.identity().check(),
         "account_types": [ACCOUNT_TYPES[t] for t in sorted(connector.account_types)],
-        "personal_blocked": bool(user and user["account_type"] == "personal"
-                                 and "personal" not in connector.account_types),
+        "personal_blocked": bool(
+            user
+            and user["account_type"] == "personal"
+            and "personal" not in connector.account_types
+        ),
         "user": user,
         "existing": inventory.active_for(user, connector.id) if user else None,
     }

@@ -33,11 +33,16 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
         account_type=purpose.get("account_type"),
     )
     details = support_block(error, connector=connector.name if connector else None)
-    template = "outcomes/admin_approval.html" if found.route == "admin_approval" else (
-        "outcomes/diagnosis.html"
+    template = (
+        "outcomes/admin_approval.html"
+        if found.route == "admin_approval"
+        else ("outcomes/diagnosis.html")
     )
     page = render_template(
-        template, diagnosis=found, connector=connector, details=details,
+        template,
+        diagnosis=found,
+        connector=connector,
+        details=details,
         user=accounts.current_user(),
     )
     return page, 403 if found.route == "admin_approval" else 400
@@ -49,5 +54,11 @@ def aadsts(code: int) -> ResponseReturnValue:
     if code > 99_999_999:
         abort(404)
     found = diagnosis.diagnose(None, f"AADSTS{code}")
-    return render_template("outcomes/diagnosis.html", diagnosis=found, connector=None,
-                           details=None, user=accounts.current_user(), shared=True)
+    return render_template(
+        "outcomes/diagnosis.html",
+        diagnosis=found,
+        connector=None,
+        details=None,
+        user=accounts.current_user(),
+        shared=True,
+    )

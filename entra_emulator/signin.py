@@ -1,0 +1,190 @@
+"""The browser session (ESTSAUTH cookie), sign-in flows and the email, password and picker pages."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from flask import Response
+from flask import g
+from flask import request
+
+from entra_emulator.errors import EntraError
+from entra_emulator.pages import render
+from entra_emulator.runtime import allows_user
+from entra_emulator.runtime import current
+from entra_emulator.state import BrowserSession
+from entra_emulator.state import Flow
+from entra_emulator.world import User
+
+COOKIE = "ESTSAUTH"  # distinct from the portal's cookie: cookies ignore ports (pitfall 23)
+FLOW_LIFETIME = 3600
+# Flow kind -> what happens once a user is known; authorize.py and consent.py register here.
+FINISHERS: dict[str, Callable[[Flow, User], Response]] = {}
+log = logging.getLogger(__name__)
+
+
+def browser_session() -> BrowserSession:
+    """Return this browser's emulator session, starting one if needed."""
+    sessions = current().state.sessions
+    sid = getattr(g, "emulator_sid", None) or request.cookies.get(COOKIE, "")
+    if sid not in sessions:
+        sid = secrets.token_urlsafe(32)
+        sessions[sid] = BrowserSession(sid)
+    g.emulator_sid = sid
+    return sessions[sid]
+
+
+def set_cookie(response: Response) -> Response:
+    """Send the session cookie when this request started or used a session."""
+    sid = getattr(g, "emulator_sid", None)
+    if sid and request.cookies.get(COOKIE) != sid:
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="Lax", path="/")
+    return response
+
+
+def end_session() -> None:
+    """Forget this browser's session (logout)."""
+    sid = request.cookies.get(COOKIE, "")
+    current().state.sessions.pop(sid, None)
+    g.emulator_sid = None
+
+
+def start(flow: Flow) -> Response:
+    """Store a new flow and take it as far as it goes without the user."""
+    state = current().state
+    cutoff = time.time() - FLOW_LIFETIME
+    for key in [k for k, f in state.flows.items() if f.created < cutoff]:
+        del state.flows[key]
+    prompt = flow.params.get("prompt", "")
+    flow.force_login = prompt == "login"
+    flow.pick_account = prompt == "select_account"
+    state.flows[flow.id] = flow
+    return proceed(flow)
+
+
+def new_flow(
+    kind: str, segment: str, tenant: str | None, client_id: str, redirect_uri: str
+) -> Flow:
+    """Return a flow bound to this browser's session."""
+    params = dict(request.args.items())
+    session = browser_session()
+    return Flow(
+        id=secrets.token_urlsafe(24),
+        kind=kind,
+        segment=segment,
+        params=params,
+        session_id=session.id,
+        client_id=client_id,
+        redirect_uri=redirect_uri,
+        tenant=tenant,
+    )
+
+
+def proceed(flow: Flow) -> Response:
+    """Show the next sign-in page, or hand a signed-in user to the flow's finisher."""
+    user = _known_user(flow)
+    if user is not None:
+        return FINISHERS[flow.kind](flow, user)
+    if flow.params.get("prompt") == "none":
+        raise EntraError(50058, error="login_required").redirect(
+            flow.redirect_uri, flow.params.get("state"), flow.params.get("response_mode", "query")
+        )
+    session = browser_session()
+    if flow.pick_account and session.accounts:
+        return render("picker.html", flow=flow, accounts=session.accounts)
+    return email_page(flow, flow.params.get("login_hint", ""))
+
+
+def _known_user(flow: Flow) -> User | None:
+    """Return the flow's user, reusing the browser session unless the prompt forbids it."""
+    users = current().state.world.users
+    if flow.username:
+        return users[flow.username]
+    if flow.force_login or flow.pick_account:
+        return None
+    accounts = browser_session().accounts
+    hint = flow.params.get("login_hint", "").lower()
+    name = hint if hint in accounts else (accounts[-1] if accounts and not hint else None)
+    if name is None or name not in users:
+        return None
+    if not allows_user(flow.segment, flow.tenant, users[name].tenant):
+        return None
+    flow.username = name
+    return users[name]
+
+
+def email_page(flow: Flow, username: str = "", error: str = "") -> Response:
+    """Render the first sign-in step: Email address and Next."""
+    return render("signin_email.html", flow=flow, username=username, error=error)
+
+
+def load_flow(flow_id: str) -> Flow:
+    """Return the flow a form belongs to, if it belongs to this browser."""
+    flow = current().state.flows.get(flow_id)
+    if flow is None or flow.session_id != browser_session().id:
+        raise EntraError(9002313).page()  # expired, or another browser's flow
+    return flow
+
+
+def login() -> Response:
+    """Handle the sign-in forms: email, password and the account picker."""
+    flow = load_flow(request.form.get("ctx", ""))
+    step = request.form.get("step", "")
+    username = request.form.get("username", "").strip().lower()
+    if step == "pick":
+        if username in browser_session().accounts:
+            flow.username, flow.pick_account = username, False
+            return proceed(flow)
+        flow.pick_account = False
+        return email_page(flow)
+    user = current().state.world.users.get(username)
+    if user is None:
+        message = EntraError(50034, username=username).message
+        return email_page(flow, username, f"AADSTS50034: {message}")
+    _check_account_fits(flow, user)
+    if step == "password":
+        return _check_password(flow, user, request.form.get("password", ""))
+    return render("signin_password.html", flow=flow, username=user.username, error="")
+
+
+def _check_account_fits(flow: Flow, user: User) -> None:
+    """Raise the page Entra shows when an account cannot sign in at this tenant path."""
+    app = current().state.world.apps[flow.client_id]
+    if user.personal and (flow.segment not in ("common", "consumers") or not app.personal_accounts):
+        raise EntraError(500208).page()
+    if not allows_user(flow.segment, flow.tenant, user.tenant):
+        idp = "live.com" if user.personal else "Entra ID"
+        tenant = flow.tenant or flow.segment
+        raise EntraError(
+            50020, username=user.username, idp=idp, tenant=tenant, client_id=flow.client_id
+        ).page()
+
+
+def _check_password(flow: Flow, user: User, password: str) -> Response:
+    """Sign the user in, or show the password page again (50126)."""
+    if not secrets.compare_digest(password.encode(), user.password.encode()):
+        log.info("sign-in failed for %s (AADSTS50126)", user.username)
+        message = EntraError(50126).message
+        return render(
+            "signin_password.html",
+            flow=flow,
+            username=user.username,
+            error=f"AADSTS50126: {message}",
+        )
+    session = browser_session()
+    if user.username in session.accounts:
+        session.accounts.remove(user.username)
+    session.accounts.append(user.username)
+    flow.username, flow.force_login, flow.pick_account = user.username, False, False
+    log.info("signed in %s", user.username)
+    return proceed(flow)
+
+
+def switch_account() -> Response:
+    """Follow "Have an admin account? Sign in with that account"."""
+    flow = load_flow(request.args.get("ctx", ""))
+    flow.username, flow.force_login = None, True
+    return email_page(flow)

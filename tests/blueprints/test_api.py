@@ -1,0 +1,192 @@
+"""The token API over HTTP: Bearer codes only, RFC 6750 errors, no cookies, rate limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import extensions
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
+
+
+def bearer(code: str) -> dict[str, str]:
+    """Return the Authorization header for a code."""
+    return {"Authorization": f"Bearer {code}"}
+
+
+def expired(entra: Any, connect: Any) -> tuple[str, str]:
+    """Connect with a 1-second access token, then restore normal lifetimes."""
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    connection_id, code = connect()
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599})
+    return connection_id, code
+
+
+def test_a_code_buys_an_access_token(client: FlaskClient, connect: Any) -> None:
+    _, code = connect()
+    answer = client.post("/api/v1/token", headers=bearer(code))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_at",
+        "scope",
+        "connector",
+        "account",
+    }
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "https://graph.microsoft.com/Files.Read.All"
+    assert body["account"]["username"] == "user@fabrikam.test"
+    assert "refresh_token" not in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_the_api_never_sets_a_cookie(client: FlaskClient, connect: Any, app: Flask) -> None:
+    _, code = connect()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], "planted-session-id")
+    for answer in (
+        client.post("/api/v1/token", headers=bearer(code)),
+        client.get("/api/v1/connection", headers=bearer(code)),
+        client.post("/api/v1/token", headers=bearer("ccp_nope")),
+    ):
+        assert "Set-Cookie" not in answer.headers
+
+
+def test_every_bad_code_gets_the_same_401(client: FlaskClient, connect: Any, app: Flask) -> None:
+    connection_id, code = connect()
+    with app.app_context():
+        extensions.broker().revoke(connection_id)
+        unknown = extensions.vault().new_code()
+    answers = [
+        client.post("/api/v1/token", headers=bearer(code)),
+        client.post("/api/v1/token", headers=bearer(unknown)),
+        client.post("/api/v1/token", headers=bearer("ccp_!!malformed")),
+        client.post("/api/v1/token", headers={"Authorization": f"Basic {unknown}"}),
+        client.post("/api/v1/token"),
+    ]
+    bodies = {a.get_data() for a in answers}
+    assert {a.status_code for a in answers} == {401}
+    assert len(bodies) == 1
+    assert answers[0].get_json()["error"] == "invalid_token"
+    assert all(a.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"' for a in answers)
+
+
+@pytest.mark.parametrize("where", ["query", "form", "json"])
+def test_a_code_outside_the_header_is_refused_unused(
+    client: FlaskClient, connect: Any, entra: Any, read_row: Any, where: str
+) -> None:
+    connection_id, code = connect()
+    entra.control("DELETE", "/_emulator/requests")
+    kwargs: dict[str, Any] = {
+        "query": {"query_string": {"code": code}},
+        "form": {"data": {"code": code}},
+        "json": {"json": {"code": code}},
+    }[where]
+    answer = client.post("/api/v1/token", headers=bearer(code), **kwargs)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_request"
+    assert "Authorization header" in answer.get_json()["error_description"]
+    assert read_row(connection_id).last_used_at is None  # the code was not used
+
+
+def test_a_refused_refresh_token_gives_409_with_a_reconnect_link(
+    client: FlaskClient, connect: Any, entra: Any, app: Flask
+) -> None:
+    connection_id, code = expired(entra, connect)
+    entra.control(
+        "POST", "/_emulator/refresh-tokens/revoke", json={"username": "user@fabrikam.test"}
+    )
+    answer = client.post("/api/v1/token", headers=bearer(code))
+    assert answer.status_code == 409
+    body = answer.get_json()
+    assert body["error"] == "reauthentication_required"
+    assert body["reauthenticate_url"] == (
+        f"{app.config['PUBLIC_URL']}/connections/{connection_id}/reconnect"
+    )
+    info = client.get("/api/v1/connection", headers=bearer(code)).get_json()
+    assert info["status"] == "reauthentication_required"
+
+
+def test_an_entra_outage_gives_503_with_retry_after(
+    client: FlaskClient, connect: Any, entra: Any, read_row: Any
+) -> None:
+    connection_id, code = expired(entra, connect)
+    before = read_row(connection_id).sealed_cache
+    entra.control(
+        "POST", "/_emulator/faults", json={"endpoint": "token", "status": 503, "retry_after": 2}
+    )
+    answer = client.post("/api/v1/token", headers=bearer(code))
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert answer.get_json()["error"] == "temporarily_unavailable"
+    assert read_row(connection_id).sealed_cache == before
+
+
+def test_another_resource_is_forbidden(client: FlaskClient, connect: Any, entra: Any) -> None:
+    _, code = connect("sharepoint", "admin@fabrikam.test")
+    entra.control("DELETE", "/_emulator/requests")
+    answer = client.post(
+        "/api/v1/token",
+        headers=bearer(code),
+        json={"scope": "https://storage.azure.com/user_impersonation"},
+    )
+    assert answer.status_code == 403
+    assert entra.request_log(endpoint="token") == []
+
+
+def test_connection_metadata(client: FlaskClient, connect: Any) -> None:
+    connection_id, code = connect()
+    answer = client.get("/api/v1/connection", headers=bearer(code))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["id"] == connection_id
+    assert body["connector"] == "onedrive"
+    assert body["status"] == "active"
+    assert body["account"] == {
+        "username": "user@fabrikam.test",
+        "tenant_id": body["account"]["tenant_id"],
+        "account_type": "work",
+    }
+    assert code not in answer.get_data(as_text=True)
+    assert client.get("/api/v1/connection", headers=bearer("ccp_x")).status_code == 401
+
+
+def test_openapi_describes_both_endpoints(client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {"/token", "/connection"}
+    assert "post" in doc["paths"]["/token"]
+    assert set(doc["paths"]["/token"]["post"]["responses"]) >= {"200", "400", "401", "409", "503"}
+    assert doc["components"]["schemas"]["Error"]["required"] == ["error", "error_description"]
+
+
+def test_rate_limits_per_code(make_portal: Any, entra: Any, db_url: Any) -> None:
+    if db_url.get("REDIS_URL") or "postgresql" in db_url["DATABASE_URL"]:
+        pytest.skip("limits are checked once, on the in-memory store")
+    portal = make_portal(RATELIMIT_TOKEN="3/minute")
+    from urllib.parse import parse_qsl
+    from urllib.parse import urlsplit
+
+    codes = []
+    for connector_id in ("onedrive", "outlook"):
+        with portal.app_context():
+            identity = extensions.identity()
+            connector = extensions.connectors()[connector_id]
+            flow = identity.start_flow(connector, account_type="work")
+            callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test")
+            result = identity.finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
+            codes.append(extensions.broker().create_or_update_connection(result, connector)[1])
+    client = portal.test_client()
+    statuses = [
+        client.post("/api/v1/token", headers=bearer(codes[0])).status_code for _ in range(4)
+    ]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.post("/api/v1/token", headers=bearer(codes[0]))
+    assert limited.headers.get("Retry-After")
+    assert client.post("/api/v1/token", headers=bearer(codes[1])).status_code == 200

@@ -1,0 +1,106 @@
+"""A person connects a data tool in a real browser; the tool then uses the code (issue 3)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.browser
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def entra_sign_in(page: Any, username: str, password: str = "demo") -> None:
+    """Fill the emulator's sign-in pages the way a person would."""
+    page.get_by_label("Email address").fill(username)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def token_api(portal_url: str, code: str) -> requests.Response:
+    """Call the token API the way a data tool does."""
+    return requests.post(
+        f"{portal_url}/api/v1/token", headers={"Authorization": f"Bearer {code}"}, timeout=30
+    )
+
+
+def claims(jwt: str) -> dict[str, Any]:
+    """Return a JWT's payload without checking it (the test only reads aud and scp)."""
+    payload = jwt.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def connect(page: Any, portal_url: str, connector: str, username: str, account: str = "") -> str:
+    """Authenticate a connector in the browser and return the code shown once."""
+    page.goto(f"{portal_url}/connectors/{connector}")
+    if account:
+        page.get_by_label(account).check()
+    page.get_by_role("button", name="Authenticate").click()
+    entra_sign_in(page, username)
+    page.get_by_role("button", name="Accept").click()
+    field = page.get_by_label("Connection code")
+    field.wait_for()
+    return str(field.input_value())
+
+
+def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(page: Any, portal: Any) -> None:
+    """Authenticate, code once, token API, list, regenerate, revoke."""
+    page.goto(f"{portal.url}/")
+    page.get_by_role("link", name="OneDrive").click()
+    page.get_by_role("button", name="Check access").click()
+    assert page.get_by_role("heading", name="Access check").is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "authenticate.png"), full_page=True)
+
+    code = connect(page, portal.url, "onedrive", "user@fabrikam.test")
+    assert code.startswith("ccp_") and len(code) == 4 + 43
+    assert page.get_by_label("Connection code").get_attribute("readonly") is not None
+    assert page.get_by_role("button", name="Copy").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "connection-code.png"), full_page=True)
+
+    answer = token_api(portal.url, code)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["token_type"] == "Bearer" and body["connector"] == "onedrive"
+    assert body["account"]["username"] == "user@fabrikam.test"
+    token = claims(body["access_token"])
+    assert token["aud"] == "https://graph.microsoft.com"
+    assert "Files.Read.All" in token["scp"].split()
+
+    page.goto(f"{portal.url}/connections")
+    row = page.get_by_role("row", name="OneDrive")
+    assert "Active" in row.inner_text() and "user@fabrikam.test" in row.inner_text()
+
+    row.get_by_role("button", name="Regenerate code").click()
+    new_code = page.get_by_label("Connection code").input_value()
+    assert new_code != code
+    assert token_api(portal.url, code).status_code == 401
+    assert token_api(portal.url, new_code).status_code == 200
+
+    page.goto(f"{portal.url}/connections")
+    page.get_by_role("row", name="OneDrive").get_by_role("button", name="Revoke").click()
+    assert "Revoked" in page.get_by_role("row", name="OneDrive").inner_text()
+    assert token_api(portal.url, new_code).status_code == 401
+
+
+def test_personal_account_connects_outlook_but_not_sharepoint(page: Any, portal: Any) -> None:
+    """pat@outlook.test gets an Outlook code, and an explanation for SharePoint."""
+    code = connect(page, portal.url, "outlook", "pat@outlook.test", "Personal Microsoft account")
+    answer = token_api(portal.url, code)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["account"]["tenant_id"] == "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+    page.goto(f"{portal.url}/connectors/sharepoint")
+    assert page.get_by_role(
+        "heading", name="SharePoint needs a work or school account"
+    ).is_visible()
+    page.get_by_label("Personal Microsoft account").check()
+    page.get_by_role("button", name="Authenticate").click()
+    heading = page.get_by_role("heading", level=1)
+    assert heading.inner_text() == "This connector needs a work or school account"
+    assert "SharePoint works only with a work or school account" in page.content()

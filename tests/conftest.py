@@ -1,0 +1,210 @@
+"""Shared fixtures: one Entra emulator per run (reset per test), apps on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from entra_emulator import serve
+
+TEST_PG = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+TEST_REDIS = os.environ.get("PORTAL_TEST_REDIS_URL", "")
+# Generous limits so that a long run from one address never trips them by accident.
+UNLIMITED = {"RATELIMIT_TOKEN": "100000/minute", "RATELIMIT_IP": "100000/minute"}
+
+
+@pytest.fixture(scope="session")
+def entra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Run one Entra emulator over TLS for the whole test session."""
+    with serve(port=0, http_port=0, state_dir=tmp_path_factory.mktemp("entra")) as emu:
+        yield emu
+
+
+@pytest.fixture
+def entra(entra_server: Any) -> Any:
+    """Return the emulator, reset to the demo world for this test."""
+    entra_server.reset()
+    return entra_server
+
+
+# Modules that must pass on every store say: pytestmark = ALL_BACKENDS
+BACKENDS = ["sqlite", "postgresql", "redis"]
+ALL_BACKENDS = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[dict[str, str]]:
+    """Yield database (and session store) settings: SQLite, PostgreSQL, or SQLite with Redis."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}"}
+    elif backend == "redis":
+        if not TEST_REDIS:
+            pytest.skip("set PORTAL_TEST_REDIS_URL to run with Redis sessions")
+        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}", "REDIS_URL": TEST_REDIS}
+    else:
+        if not TEST_PG:
+            pytest.skip("set PORTAL_TEST_DATABASE_URL to run on PostgreSQL")
+        with postgres_schema(TEST_PG) as url:
+            settings = {"DATABASE_URL": url}
+            if TEST_REDIS:
+                settings["REDIS_URL"] = TEST_REDIS
+            yield settings
+
+
+class postgres_schema:  # noqa: N801 - used as a context manager like a function
+    """Create a throwaway schema and point the URL's search_path at it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.schema = f"t_{secrets.token_hex(6)}"
+
+    def __enter__(self) -> str:
+        import sqlalchemy
+
+        self.engine = sqlalchemy.create_engine(self.base_url)
+        with self.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{self.schema}"'))
+        joiner = "&" if "?" in self.base_url else "?"
+        return f"{self.base_url}{joiner}options=-csearch_path%3D{self.schema}"
+
+    def __exit__(self, *_: object) -> None:
+        import sqlalchemy
+
+        with self.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        self.engine.dispose()
+
+
+def make_app(tmp_path: Any, settings: dict[str, Any]) -> Flask:
+    """Build a portal app whose instance folder is under tmp_path."""
+    from app import create_app
+
+    base = {"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")} | UNLIMITED
+    return create_app(base | settings)
+
+
+@pytest.fixture
+def app(tmp_path: Any, db_url: dict[str, str], entra: Any) -> Iterator[Flask]:
+    """Return a portal app wired to the emulator."""
+    portal = make_app(tmp_path, dict(entra.portal_settings()) | db_url)
+    yield portal
+    dispose(portal)
+
+
+def dispose(portal: Flask) -> None:
+    """Close the app's database connections (PostgreSQL schemas are dropped afterwards)."""
+    from app.extensions import db
+
+    with portal.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_portal(tmp_path: Any, entra: Any) -> Iterator[Any]:
+    """Return a factory for extra apps wired to the emulator, with settings changed."""
+    made: list[Flask] = []
+
+    def build(**settings: Any) -> Flask:
+        base = {"DATABASE_URL": f"sqlite:///{tmp_path / f'portal{len(made)}.db'}"}
+        portal = make_app(tmp_path, dict(entra.portal_settings()) | base | settings)
+        made.append(portal)
+        return portal
+
+    yield build
+    for portal in made:
+        dispose(portal)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def connect(app: Flask, entra: Any) -> Any:
+    """Return a function that connects an emulator account to this app."""
+
+    def run(connector_id: str = "onedrive", username: str = "user@fabrikam.test", **kw: Any) -> Any:
+        return connect_account(app, entra, connector_id, username, **kw)
+
+    return run
+
+
+@pytest.fixture
+def read_row(app: Flask) -> Any:
+    """Return a function that reads a connection row afresh."""
+    return lambda connection_id: row(app, connection_id)
+
+
+def connect_account(
+    portal: Flask,
+    emu: Any,
+    connector_id: str = "onedrive",
+    username: str = "user@fabrikam.test",
+    account_type: str | None = None,
+) -> tuple[str, str | None]:
+    """Run a real sign-in at the emulator and store the connection; return its id and code."""
+    from app import extensions
+
+    with portal.app_context():
+        identity = extensions.identity()
+        connector = extensions.connectors()[connector_id]
+        flow = identity.start_flow(connector, account_type=account_type)
+        callback = emu.sign_in(flow["auth_uri"], username, password="demo", accept=True)
+        query = dict(parse_qsl(urlsplit(callback).query))
+        result = identity.finish_flow(flow, query)
+        connection, code = extensions.broker().create_or_update_connection(result, connector)
+    return connection.id, code
+
+
+def row(portal: Flask, connection_id: str) -> Any:
+    """Return a fresh copy of a connection row."""
+    from app.extensions import session_factory
+    from app.models import Connection
+
+    with portal.app_context(), session_factory() as db:
+        return db.get(Connection, connection_id)
+
+
+# One Playwright for the whole run: two sync_playwright() instances at once collide.
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Return Debian's Chromium, skipping (or failing in CI) when it is missing."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"Chromium is required here but missing at {CHROMIUM}")
+        pytest.skip(f"Chromium not installed at {CHROMIUM}: apt-get install chromium")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """Launch one headless Chromium for the whole run."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
