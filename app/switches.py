@@ -35,5 +35,7 @@ def take(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | N
     )
     data = json.loads(plain)
     fields = {f.name for f in dataclasses.fields(SignIn)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data["sign_in"].items()}
-    return SignIn(**{k: v for k, v in values.items() if k in fields}), data["purpose"]
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data["sign_in"].items() if k in fields
+    }
+    return SignIn(**values), data["purpose"]
