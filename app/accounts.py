@@ -20,6 +20,7 @@ from app import flows
 from app.identity import SignIn
 
 USER_KEY = f"{__name__}.user"
+RENEW_KEY = f"{__name__}.renew"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -61,8 +62,11 @@ def sign_in_as(result: SignIn) -> None:
 def renew_session_id() -> None:
     """Give the session a new id and delete the old one from the store."""
     regenerate = getattr(current_app.session_interface, "regenerate", None)
-    if regenerate is not None:
-        regenerate(session)
+    if regenerate is None:
+        return
+    session[RENEW_KEY] = True  # flask-session only renews a non-empty session
+    regenerate(session)
+    session.pop(RENEW_KEY, None)
 
 
 def login_hint(form: Mapping[str, str]) -> str | None:

@@ -48,13 +48,31 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_IP": "600/minute",
     "SESSION_IDLE_MINUTES": 60,
     "LAST_USED_RESOLUTION": 60,
+    # Consent requests and notifications (issue 4)
+    "CONSENT_REQUEST_DAYS": 30,
+    "ADMIN_USERS": [],
+    "HELPDESK_USERS": [],
+    "SMTP_URL": "",
+    "MAIL_FROM": "Connector Consent Portal <portal@localhost>",
+    "WEBHOOK_URLS": [],
+    "WEBHOOK_SECRET": "",
+    "NOTIFY_MODE": "thread",
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_BACKOFF": 2.0,
+    # Helpdesk links and keep-alive (issue 5)
+    "LINK_MAX_DAYS": 30,
+    "KEEPALIVE_DAYS": 14,
+    "HELPDESK_CONTACT": "",
 }
 
 # How each setting read from the environment is coerced (from_prefixed_env parses JSON first).
 BOOLS = ("PRODUCTION",)
 INTS = ("FLOW_TTL", "REFRESH_LOCK_TTL", "SESSION_IDLE_MINUTES", "LAST_USED_RESOLUTION")
-FLOATS = ("HTTP_TIMEOUT",)
+INTS += ("CONSENT_REQUEST_DAYS", "NOTIFY_MAX_ATTEMPTS")
+INTS += ("LINK_MAX_DAYS", "KEEPALIVE_DAYS")
+FLOATS = ("HTTP_TIMEOUT", "NOTIFY_BACKOFF")
 LISTS = ("SECRET_KEY_FALLBACKS", "DYNAMICS_ORGS")
+LISTS += ("ADMIN_USERS", "HELPDESK_USERS", "WEBHOOK_URLS")
 DICTS = ("RESOURCE_URLS", "CONNECTOR_SCOPES")
 STRINGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, str))
 

@@ -1,4 +1,4 @@
-"""Typed tables: connections, refresh leases, server-side sessions and the audit trail."""
+"""Typed tables: connections, leases, sessions, the audit trail, consent requests, deliveries."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON
+from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Float
+from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -24,6 +27,11 @@ from sqlalchemy.orm import mapped_column
 ACTIVE = "active"
 REAUTHENTICATION_REQUIRED = "reauthentication_required"
 REVOKED = "revoked"
+# Consent request statuses (product.md §5: Pending, Approved, Denied, Expired).
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+EXPIRED = "expired"
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -128,3 +136,130 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(160))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConsentRequest(Base):
+    """Users' request that a tenant's admins approve one connector; one open per pair."""
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (
+        # At most one pending request per tenant and connector gathers every requester.
+        Index(
+            "uq_consent_requests_open",
+            "tenant_id",
+            "connector",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    connector: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentRequester(Base):
+    """One person who asked for a consent request, with their justification."""
+
+    __tablename__ = "consent_requesters"
+    __table_args__ = (UniqueConstraint("request_id", "oid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("consent_requests.id"), index=True)
+    oid: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(320))
+    justification: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TenantConsent(Base):
+    """Tenant-wide (admin) consent to one connector, recorded after a confirming token."""
+
+    __tablename__ = "tenant_consents"
+    __table_args__ = (UniqueConstraint("tenant_id", "connector"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    connector: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(320))
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KnownAdmin(Base):
+    """An administrator seen signing in, so new requests of their tenant reach them."""
+
+    __tablename__ = "known_admins"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(320), primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Delivery(Base):
+    """One notification (a webhook call or an e-mail) and how its delivery went."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)  # epoch seconds, like leases
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class HelpdeskLink(Base):
+    """A sharing link the helpdesk hands out; only the HMAC of its token is stored."""
+
+    __tablename__ = "helpdesk_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    connector: Mapped[str | None] = mapped_column(String(64))
+    connection_id: Mapped[str | None] = mapped_column(String(36))
+    consent_request_id: Mapped[str | None] = mapped_column(String(36))
+    login_hint: Mapped[str | None] = mapped_column(String(320), index=True)
+    tenant: Mapped[str | None] = mapped_column(String(255))
+    account_type: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    multi_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_key: Mapped[str | None] = mapped_column(String(64))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LinkEvent(Base):
+    """One thing that happened to a sharing link: opened, started, completed or failed."""
+
+    __tablename__ = "link_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[str] = mapped_column(ForeignKey("helpdesk_links.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(200), default="")

@@ -1,0 +1,145 @@
+"""Prometheus metrics, safe under gunicorn's many workers (PROMETHEUS_MULTIPROC_DIR).
+
+Other modules increment the counters below; `/metrics` (app/blueprints/health.py) renders them.
+Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this
+module, so every worker writes its samples to files there and a scrape sums them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import request
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Histogram
+from prometheus_client import generate_latest
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "ccp_http_requests_total", "HTTP requests by route and status", ["route", "method", "status"]
+)
+FLOW_OUTCOMES = Counter(
+    "ccp_signin_outcomes_total",
+    "Finished sign-in and consent flows by outcome and AADSTS code ('' on success)",
+    ["outcome", "aadsts"],
+)
+TOKEN_API_SECONDS = Histogram(
+    "ccp_token_api_seconds",
+    "Token API latency by HTTP status",
+    ["status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+REFRESHES = Counter(
+    "ccp_refreshes_total",
+    "Refreshes at the identity provider by result (ok, refused, unavailable)",
+    ["result"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "ccp_webhook_deliveries_total", "Webhook deliveries by result (ok, failed)", ["result"]
+)
+MAIL_DELIVERIES = Counter(
+    "ccp_mail_deliveries_total", "Mail deliveries by result (ok, failed)", ["result"]
+)
+
+
+def flow_finished(aadsts: int | None = None, outcome: str | None = None) -> None:
+    """Count a finished flow: success, or an Entra error with its AADSTS number."""
+    if outcome is None:
+        outcome = "success" if aadsts is None else "entra_error"
+    FLOW_OUTCOMES.labels(outcome=outcome, aadsts=f"AADSTS{aadsts}" if aadsts else "").inc()
+
+
+def refresh(result: str) -> None:
+    """Count one refresh attempt at the identity provider."""
+    REFRESHES.labels(result=result).inc()
+
+
+def webhook_delivered(ok: bool) -> None:
+    """Count one webhook delivery (for app/notify.py)."""
+    WEBHOOK_DELIVERIES.labels(result="ok" if ok else "failed").inc()
+
+
+def mail_delivered(ok: bool) -> None:
+    """Count one mail delivery (for app/notify.py)."""
+    MAIL_DELIVERIES.labels(result="ok" if ok else "failed").inc()
+
+
+class ConsentRequestsCollector(Collector):
+    """Consent requests by status, read from the database at scrape time."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield one gauge; nothing when the table does not exist yet or the database is down."""
+        try:
+            counts = self.counts()
+        except Exception as error:  # a scrape reports what it can; it never fails on this
+            log.debug("consent request counts unavailable: %s", type(error).__name__)
+            return
+        family = GaugeMetricFamily(
+            "ccp_consent_requests", "Consent requests by status", labels=["status"]
+        )
+        for status, count in sorted(counts.items()):
+            family.add_metric([status], count)
+        yield family
+
+
+def render(extra: list[Collector]) -> Response:
+    """Render every metric: all workers' files under gunicorn, this process's otherwise."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Default())
+    for collector in extra:
+        registry.register(collector)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _Default(Collector):
+    """The process-wide default registry, re-exposed inside a per-scrape registry."""
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the default registry's metrics."""
+        yield from REGISTRY.collect()
+
+
+def init_app(app: Flask) -> None:
+    """Count every request by route and status, and time the token API."""
+    app.before_request(_start)
+    app.after_request(_count)
+
+
+def _start() -> None:
+    """Remember when the request started."""
+    g.metrics_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    """Count the request; time it when it is the token API."""
+    rule = request.url_rule
+    route = rule.rule if rule else "<unmatched>"
+    status = str(response.status_code)
+    REQUESTS.labels(route=route, method=request.method, status=status).inc()
+    started = g.get("metrics_started")
+    if started is not None and request.endpoint == "api.token":
+        TOKEN_API_SECONDS.labels(status=status).observe(time.perf_counter() - started)
+    return response
