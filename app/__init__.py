@@ -13,6 +13,7 @@ from app import cli
 from app import config
 from app import extensions
 from app import instance
+from app import logs
 from app import security
 from app.version import __version__
 
@@ -29,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     config.load(app, test_config)
+    logs.init_app(app)
     extensions.init_app(app)
     security.init_app(app)
     blueprints.register(app)

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "CONNECTOR_SCOPES": {},
     "DYNAMICS_ORGS": ["https://contoso.crm.dynamics.com"],
     "HTTP_TIMEOUT": 10.0,
+    "REDIS_TIMEOUT": 0.5,
+    "DATABASE_CONNECT_TIMEOUT": 2,
     "FLOW_TTL": 600,
     "REFRESH_LOCK_TTL": 60,
     "RATELIMIT_TOKEN": "120/minute",
@@ -193,7 +195,9 @@ def derive(config: dict[str, Any]) -> None:
     https = urlsplit(public).scheme == "https"
     config.update(
         SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(config["DATABASE_URL"], config["HTTP_TIMEOUT"]),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(
+            config["DATABASE_URL"], config["HTTP_TIMEOUT"], config["DATABASE_CONNECT_TIMEOUT"]
+        ),
         SESSION_COOKIE_NAME=f"__Host-{COOKIE_NAME}" if https else COOKIE_NAME,
         SESSION_COOKIE_SECURE=https,
         SESSION_COOKIE_HTTPONLY=True,
@@ -207,6 +211,14 @@ def derive(config: dict[str, Any]) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
         PREFERRED_URL_SCHEME="https" if https else "http",
         RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
+        RATELIMIT_STORAGE_OPTIONS=(
+            {
+                "socket_timeout": config["REDIS_TIMEOUT"],
+                "socket_connect_timeout": config["REDIS_TIMEOUT"],
+            }
+            if config["REDIS_URL"]
+            else {}
+        ),
         RATELIMIT_HEADERS_ENABLED=False,  # the API adds Retry-After itself, only on a 429
         RATELIMIT_KEY_PREFIX="ccp",
     )
@@ -214,12 +226,25 @@ def derive(config: dict[str, Any]) -> None:
         config["DEBUG"] = False
 
 
-def engine_options(url: str, timeout: float) -> dict[str, Any]:
+def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict[str, Any]:
     """Return engine options: WAL-friendly SQLite waits, bounded PostgreSQL connects."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": timeout}}
     if url.startswith("postgresql"):
-        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": max(1, int(timeout))}}
+        return {
+            "pool_pre_ping": True,  # a connection broken by a restart is replaced, not used
+            "pool_timeout": timeout,  # waiting for a free pooled connection
+            "connect_args": {
+                # libpq rounds values under 2 up to 2 seconds
+                "connect_timeout": max(2, int(connect_timeout)),
+                # a cut network surfaces as an error instead of a hung worker
+                "tcp_user_timeout": int(timeout * 1000),
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 2,
+            },
+        }
     return {"pool_pre_ping": True}
 
 

@@ -238,6 +238,14 @@ class TemporarilyUnavailable(PortalError):
     retry_after = 5
 
 
+class ServiceUnavailable(TemporarilyUnavailable):
+    """The database or Redis did not answer in time; the portal recovers by itself."""
+
+    title = "Temporarily unavailable"
+    message = "A service the portal depends on is not answering. Wait a moment and try again."
+    retry_after = 2
+
+
 class ConnectionDamaged(PortalError):
     """The sealed token cache failed authenticated decryption (C37)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from typing import Any
 from typing import cast
@@ -24,11 +25,13 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy import orm
+from sqlalchemy.exc import OperationalError
 
 from app import database
 from app import sessions
 from app.connectors import Connector
 from app.connectors import catalogue
+from app.errors import ServiceUnavailable
 from app.identity import Identity
 from app.identity import IdentitySettings
 from app.locks import RefreshLocks
@@ -36,6 +39,7 @@ from app.models import Base
 from app.tokens import Broker
 from app.vault import Vault
 
+log = logging.getLogger(__name__)
 IDENTITY = "portal.identity"
 VAULT = "portal.vault"
 BROKER = "portal.broker"
@@ -43,7 +47,10 @@ LOCKS = "portal.locks"
 CONNECTORS = "portal.connectors"
 REDIS = "portal.redis"
 # Paths that must never read or write the browser session (no cookie, no store access).
-COOKIE_FREE = ("/api/", "/healthz", "/readyz")
+COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
+# Raised by a store that is down: the request gets an empty session and then a 503 (C23).
+STORE_DOWN = (redis.RedisError, OperationalError)
+STORE_DOWN_KEY = "ccp.session_store_down"
 
 
 def client_address() -> str:
@@ -86,6 +93,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = CookieFreePaths(app.session_interface, COOKIE_FREE)
     csrf.init_app(app)
     limiter.init_app(app)
+    app.before_request(_refuse_without_session_store)
     _services(app, redis_client)
     database.prepare(app)
 
@@ -119,11 +127,20 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
 
 
 def make_redis(config: Any) -> redis.Redis:
-    """Return a Redis client with explicit connect and read timeouts."""
-    timeout = float(config["HTTP_TIMEOUT"])
+    """Return a Redis client with short connect and read timeouts (Redis answers in < 1 ms)."""
+    timeout = float(config["REDIS_TIMEOUT"])
     return redis.Redis.from_url(
-        config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
+        config["REDIS_URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
     )
+
+
+def _refuse_without_session_store() -> None:
+    """Answer 503 when the session store could not be read for this request (C23)."""
+    if request.environ.get(STORE_DOWN_KEY):
+        raise ServiceUnavailable()
 
 
 def session_factory() -> orm.Session:
@@ -159,11 +176,16 @@ class CookieFreePaths(SessionInterface):
         """Open the stored session, or an empty unsaved one for machine paths."""
         if self._machine(request):
             return ServerSideSession(sid="", permanent=False)
-        return self.inner.open_session(app, request)
+        try:
+            return self.inner.open_session(app, request)
+        except STORE_DOWN as error:  # never fall back to another store: 503 follows
+            log.warning("session store unavailable: %s", type(error).__name__)
+            request.environ[STORE_DOWN_KEY] = True
+            return ServerSideSession(sid="", permanent=False)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Save the session, except on machine paths (they never set a cookie)."""
-        if self._machine(request):
+        if self._machine(request) or request.environ.get(STORE_DOWN_KEY):
             return
         self.inner.save_session(app, session, response)
 

@@ -44,7 +44,9 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"ccp_[A-Za-z0-9_-]{4,}"), "ccp_" + REDACTED),
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 " + REDACTED),
     (
-        re.compile(rf"(?i)(?<![A-Za-z0-9_])([\"']?(?:{SECRET_NAMES})[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}}]+"),
+        re.compile(
+            rf"(?i)(?<![A-Za-z0-9_])([\"']?(?:{SECRET_NAMES})[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}}]+"
+        ),
         r"\1" + REDACTED,
     ),
     # Callback and authorize URLs: the path stays, the query goes (C40).

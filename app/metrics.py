@@ -14,7 +14,6 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask
 from flask import Response
 from flask import g
 from flask import request
@@ -122,18 +121,12 @@ class _Default(Collector):
         yield from REGISTRY.collect()
 
 
-def init_app(app: Flask) -> None:
-    """Count every request by route and status, and time the token API."""
-    app.before_request(_start)
-    app.after_request(_count)
-
-
-def _start() -> None:
+def start_timer() -> None:
     """Remember when the request started."""
     g.metrics_started = time.perf_counter()
 
 
-def _count(response: Response) -> Response:
+def count_request(response: Response) -> Response:
     """Count the request; time it when it is the token API."""
     rule = request.url_rule
     route = rule.rule if rule else "<unmatched>"

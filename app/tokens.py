@@ -149,6 +149,18 @@ class Broker:
             info["reauthenticate_url"] = self.reauthenticate_url(row.id)
         return info
 
+    def connection_token(self, connection_id: str, *, force_refresh: bool = False) -> TokenOutcome:
+        """Return an access token for a connection by id (helpdesk tests, keep-alive job)."""
+        row = self._reread(connection_id)
+        if row.status == REAUTHENTICATION_REQUIRED:
+            raise self._reauthenticate(row)
+        scopes = list(row.scopes)
+        if not force_refresh:
+            cached = self._cached(row, scopes)
+            if cached is not None:
+                return cached
+        return self._refresh(row, scopes, force=force_refresh)
+
     def reauthenticate_url(self, connection_id: str) -> str:
         """Return the page where the owner reconnects a connection."""
         return f"{self._public_url}/connections/{connection_id}/reconnect"
@@ -176,23 +188,25 @@ class Broker:
         """Return a fresh cached token from the row's blob, without a lock or I/O."""
         return self._identity.cached_token(self._open(row), row.home_account_id, scopes)
 
-    def _refresh(self, row: _Row, scopes: Sequence[str]) -> TokenOutcome:
+    def _refresh(self, row: _Row, scopes: Sequence[str], force: bool = False) -> TokenOutcome:
         """Refresh under the connection's lock, re-reading the row a sibling may have updated."""
         with self._locks.hold(row.id, self._lock_ttl) as held:
             current = self._reread(row.id)
-            cached = self._cached(current, scopes)
+            if force and current.cache_version != row.cache_version:
+                force = False  # a sibling refreshed or reconnected meanwhile: that is enough
+            cached = None if force else self._cached(current, scopes)
             if cached is not None:  # a sibling refreshed while we waited
                 return cached
             if not held:  # the holder is still at Entra; never refresh beside it
                 raise TemporarilyUnavailable(retry_after=1)
-            return self._refresh_held(current, scopes)
+            return self._refresh_held(current, scopes, force)
 
-    def _refresh_held(self, row: _Row, scopes: Sequence[str]) -> TokenOutcome:
+    def _refresh_held(self, row: _Row, scopes: Sequence[str], force: bool = False) -> TokenOutcome:
         """Call Entra while holding the lock; store only over the version we read."""
         for _ in range(SIBLING_RETRIES + 1):
             try:
                 outcome = self._identity.token_for(
-                    self._open(row), row.home_account_id, scopes, row.authority_tenant
+                    self._open(row), row.home_account_id, scopes, row.authority_tenant, force
                 )
             except RefreshRefused as refused:
                 fresh = self._reread(row.id)

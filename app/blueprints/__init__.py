@@ -9,6 +9,10 @@ from flask import g
 from flask import render_template
 from flask import request
 from flask.typing import ResponseReturnValue
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app import accounts
@@ -19,6 +23,7 @@ from app.blueprints import connectors
 from app.blueprints import health
 from app.blueprints import outcomes
 from app.errors import PortalError
+from app.errors import ServiceUnavailable
 from app.presenters import support_block
 from app.version import __version__
 
@@ -31,6 +36,8 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.context_processor(_page_globals)
     app.register_error_handler(PortalError, _render_portal_error)
+    for outage in (OperationalError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError):
+        app.register_error_handler(outage, _render_outage)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)
 
@@ -53,6 +60,12 @@ def _render_portal_error(error: PortalError) -> ResponseReturnValue:
     details = support_block(error)
     page = render_template("errors/portal.html", error=error, details=details)
     return page, error.status, headers
+
+
+def _render_outage(error: Exception) -> ResponseReturnValue:
+    """Answer a database or Redis outage with 503 and Retry-After, never a 500 (C45)."""
+    log.warning("store unavailable: %s", type(error).__name__)
+    return _render_portal_error(ServiceUnavailable())
 
 
 def _render_http_error(error: HTTPException) -> ResponseReturnValue:

@@ -103,7 +103,9 @@ def access_check(connector: Connector) -> dict[str, object]:
     user = accounts.current_user()
     return {
         "idp_ok": extensions.identity().check(),
-        "account_types": [label for key, label in ACCOUNT_TYPES.items() if key in connector.account_types],
+        "account_types": [
+            label for key, label in ACCOUNT_TYPES.items() if key in connector.account_types
+        ],
         "personal_blocked": bool(
             user
             and user["account_type"] == "personal"

@@ -1,0 +1,332 @@
+"""Helpdesk sharing links: create, find by token, track, revoke (stored as an HMAC only)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app import extensions
+from app.extensions import db
+from app.models import REVOKED
+from app.models import AuditEvent
+from app.models import Connection
+from app.models import HelpdeskLink
+from app.models import LinkEvent
+from app.models import utcnow
+
+AUTHENTICATE = "authenticate"
+RECONNECT = "reconnect"
+ADMIN_CONSENT = "admin_consent"
+CONSENT_REQUEST = "consent_request"
+KINDS = {
+    AUTHENTICATE: "Authenticate a connector",
+    RECONNECT: "Reconnect a connection",
+    ADMIN_CONSENT: "Admin consent for a tenant",
+    CONSENT_REQUEST: "Consent request status",
+}
+# Kinds that start a sign-in; the others only show a page, so they are never "used up".
+FLOW_KINDS = frozenset({AUTHENTICATE, RECONNECT})
+DEFAULT_DAYS = 7
+MAX_TOKEN = 128  # our tokens are 43 characters; anything much longer is not ours
+GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
+DURATION = re.compile(r"(\d{1,4})\s*([dhw]?)")
+
+
+class LinkRefused(ValueError):
+    """A link cannot be created as asked; the message says why, for the form or the CLI."""
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A link just created: the row and its URL, which is shown once and never stored."""
+
+    link: HelpdeskLink
+    url: str
+
+
+def create(
+    *,
+    kind: str,
+    created_by: str,
+    connector: str | None = None,
+    login_hint: str | None = None,
+    tenant: str | None = None,
+    account_type: str | None = None,
+    connection_id: str | None = None,
+    consent_request_id: str | None = None,
+    days: float = DEFAULT_DAYS,
+    multi_use: bool = False,
+    note: str | None = None,
+) -> NewLink:
+    """Create a sharing link after checking what it points at; return it with its URL."""
+    if kind not in KINDS:
+        raise LinkRefused(f"Unknown link kind {kind!r}.")
+    fields = _target(kind, connector, connection_id, consent_request_id)
+    hint = _login_hint(login_hint)
+    if kind == RECONNECT:
+        hint = None  # the connection's own account is the hint
+    token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
+    link = HelpdeskLink(
+        token_hash=extensions.vault().hash_token(token),
+        kind=kind,
+        login_hint=hint,
+        tenant=_tenant(tenant),
+        account_type=_account_type(account_type),
+        note=(note or "").strip()[:500] or None,
+        multi_use=bool(multi_use) or kind not in FLOW_KINDS,
+        created_by=created_by[:320],
+        created_at=utcnow(),
+        expires_at=utcnow() + _lifetime(days),
+        uses=0,
+        **fields,
+    )
+    db.session.add(link)
+    db.session.flush()
+    audit(created_by, "link.created", link.id, kind=kind, expires_at=_iso(link.expires_at))
+    db.session.commit()
+    return NewLink(link, url_of(token))
+
+
+def url_of(token: str) -> str:
+    """Return the absolute URL of a link token, from PUBLIC_URL."""
+    return f"{current_app.config['PUBLIC_URL']}/l/{token}"
+
+
+def parse_days(text: str) -> float:
+    """Return days from "7d", "36h", "2w" or "7"; raise LinkRefused otherwise."""
+    match = DURATION.fullmatch((text or "").strip().lower())
+    if not match:
+        raise LinkRefused("Give the expiry as days (7d), hours (36h) or weeks (2w).")
+    number, unit = int(match.group(1)), match.group(2) or "d"
+    return {"h": number / 24, "d": number, "w": number * 7}[unit]
+
+
+def find_usable(token: str) -> HelpdeskLink | None:
+    """Return the link for a token if it can still be used; every failure looks the same."""
+    digest = extensions.vault().hash_token(token[:MAX_TOKEN])  # always one HMAC and one query
+    link = db.session.scalars(select(HelpdeskLink).where(HelpdeskLink.token_hash == digest)).first()
+    if link is None or len(token) > MAX_TOKEN or not usable(link):
+        return None
+    return link
+
+
+def usable(link: HelpdeskLink, now: datetime | None = None) -> bool:
+    """Tell whether a link is neither revoked, expired nor used up."""
+    now = now or utcnow()
+    if link.revoked_at is not None or aware(link.expires_at) <= now:
+        return False
+    if link.kind in FLOW_KINDS and not link.multi_use and link.completed_at is not None:
+        return False
+    if link.kind == RECONNECT:
+        connection = db.session.get(Connection, link.connection_id or "")
+        return connection is not None and connection.status != REVOKED
+    return True
+
+
+def status(link: HelpdeskLink, now: datetime | None = None) -> str:
+    """Return the label the helpdesk sees for a link."""
+    now = now or utcnow()
+    if link.revoked_at is not None:
+        return "Revoked"
+    if link.completed_at is not None:
+        return "Completed"
+    if aware(link.expires_at) <= now:
+        return "Expired"
+    if link.failed_at is not None:
+        return "Failed"
+    if link.opened_at is not None:
+        return "Opened"
+    return "Not opened"
+
+
+def opened(link: HelpdeskLink) -> None:
+    """Note that someone opened the landing page."""
+    link.opened_at = link.opened_at or utcnow()
+    _event(link, "opened")
+    db.session.commit()
+
+
+def started(link: HelpdeskLink) -> None:
+    """Note that the landing page sent someone to Microsoft."""
+    _event(link, "started")
+    audit("link", "link.used", link.id, kind=link.kind)
+    db.session.commit()
+
+
+def revoke(link: HelpdeskLink, actor: str) -> None:
+    """Revoke a link: from now on it gives the same page as one never issued."""
+    if link.revoked_at is None:
+        link.revoked_at = utcnow()
+        link.revoked_by = actor[:320]
+        _event(link, "revoked", actor)
+        audit(actor, "link.revoked", link.id, kind=link.kind)
+        db.session.commit()
+
+
+def recent(limit: int = 50) -> list[HelpdeskLink]:
+    """Return the newest links."""
+    query = select(HelpdeskLink).order_by(HelpdeskLink.created_at.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def for_person(username: str, limit: int = 20) -> list[HelpdeskLink]:
+    """Return the links made for one person (by login hint or their connections)."""
+    owned = select(Connection.id).where(Connection.username == username)
+    query = (
+        select(HelpdeskLink)
+        .where((HelpdeskLink.login_hint == username) | (HelpdeskLink.connection_id.in_(owned)))
+        .order_by(HelpdeskLink.created_at.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def events(link: HelpdeskLink) -> list[LinkEvent]:
+    """Return a link's events, oldest first."""
+    query = select(LinkEvent).where(LinkEvent.link_id == link.id).order_by(LinkEvent.id)
+    return list(db.session.scalars(query))
+
+
+# -- hooks called where a flow ends ------------------------------------------------------------
+
+
+def flow_completed(purpose: Mapping[str, Any]) -> None:
+    """Mark the link that started this flow as completed, if one did."""
+    link = _from_purpose(purpose)
+    if link is None:
+        return
+    link.completed_at = utcnow()
+    link.uses = (link.uses or 0) + 1
+    _event(link, "completed")
+    audit("link", "link.completed", link.id, kind=link.kind)
+    db.session.commit()
+
+
+def flow_failed(purpose: Mapping[str, Any], key: str, code: str, who: str | None) -> None:
+    """Record a failed flow for the user lookup, and on the link that started it."""
+    connector = str(purpose.get("connector") or "")[:64]
+    person = who or str(purpose.get("login_hint") or "") or "unknown"
+    detail = {"key": key[:64], "code": code[:64], "link_id": str(purpose.get("link_id") or "")}
+    audit(person, "flow.failed", connector or "-", **detail)
+    link = _from_purpose(purpose)
+    if link is not None:
+        link.failed_at = utcnow()
+        link.failure_key = key[:64]
+        link.failure_code = code[:64] or None
+        _event(link, "failed", f"{key} {code}".strip())
+    db.session.commit()
+
+
+def _from_purpose(purpose: Mapping[str, Any]) -> HelpdeskLink | None:
+    """Return the link named by a flow's purpose, if any."""
+    link_id = purpose.get("link_id")
+    return db.session.get(HelpdeskLink, str(link_id)) if link_id else None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def audit(actor: str, action: str, target: str, **detail: str) -> None:
+    """Add an audit event to the request's session (the caller commits)."""
+    db.session.add(
+        AuditEvent(
+            at=utcnow(), actor=actor[:320], action=action, target=target[:160], detail=detail
+        )
+    )
+
+
+def aware(value: datetime) -> datetime:
+    """Return a datetime with UTC attached (SQLite hands back naive values)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _event(link: HelpdeskLink, event: str, detail: str = "") -> None:
+    """Add a link event."""
+    db.session.add(LinkEvent(link_id=link.id, at=utcnow(), event=event, detail=detail[:200]))
+
+
+def _target(
+    kind: str, connector: str | None, connection_id: str | None, request_id: str | None
+) -> dict[str, Any]:
+    """Return the columns naming what the link points at, checking that it exists."""
+    known = extensions.connectors()
+    if kind == RECONNECT:
+        connection = db.session.get(Connection, (connection_id or "").strip()[:64])
+        if connection is None or connection.status == REVOKED:
+            raise LinkRefused("There is no live connection with that id.")
+        return {"connection_id": connection.id, "connector": connection.connector}
+    if kind == CONSENT_REQUEST:
+        request_id = (request_id or "").strip()[:36]
+        if not request_id or not _consent_request_exists(request_id):
+            raise LinkRefused("There is no consent request with that id.")
+        return {"consent_request_id": request_id}
+    if (connector or "") not in known:
+        raise LinkRefused("Choose one of the connectors.")
+    return {"connector": connector}
+
+
+def _consent_request_exists(request_id: str) -> bool:
+    """Tell whether a consent request exists (its model arrives with issue 4)."""
+    from app import models
+
+    model = getattr(models, "ConsentRequest", None)
+    return model is None or db.session.get(model, request_id) is not None
+
+
+def _login_hint(value: str | None) -> str | None:
+    """Return a plausible e-mail address, None when empty, or refuse."""
+    hint = (value or "").strip()
+    if not hint:
+        return None
+    if len(hint) > 254 or "@" not in hint or any(ch.isspace() or ord(ch) < 32 for ch in hint):
+        raise LinkRefused("The login hint must be an e-mail address such as user@contoso.com.")
+    return hint
+
+
+def _tenant(value: str | None) -> str | None:
+    """Return a tenant id or domain, None when empty, or refuse."""
+    tenant = (value or "").strip().lower()
+    if not tenant:
+        return None
+    if not (GUID.fullmatch(tenant) or DOMAIN.fullmatch(tenant)):
+        raise LinkRefused("The tenant must be a domain such as contoso.com or a tenant id.")
+    return tenant
+
+
+def _account_type(value: str | None) -> str | None:
+    """Return work, personal or None."""
+    if value in (None, "", "any"):
+        return None
+    if value not in ("work", "personal"):
+        raise LinkRefused("The account type must be work or personal.")
+    return value
+
+
+def _lifetime(days: float) -> timedelta:
+    """Return the link's lifetime, refusing anything beyond PORTAL_LINK_MAX_DAYS."""
+    most = int(current_app.config.get("LINK_MAX_DAYS") or 30)
+    if not days or days <= 0:
+        raise LinkRefused("A link must live for some time.")
+    if days > most:
+        raise LinkRefused(f"A link can live at most {most} days.")
+    return timedelta(days=days)
+
+
+def _iso(value: datetime) -> str:
+    """Return an ISO 8601 UTC time."""
+    return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def is_tenant_id(value: str | None) -> bool:
+    """Tell whether a tenant value is a GUID (used as the authority) rather than a domain."""
+    return bool(value and GUID.fullmatch(value))

@@ -1,0 +1,49 @@
+"""Who may approve and who may look: consent-granting directory roles, portal admins, helpdesk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+
+# Directory role template IDs that can grant tenant-wide delegated consent (entra-protocol §4.5).
+CONSENT_ROLES = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+}
+ROLE_NAMES = tuple(CONSENT_ROLES.values())
+HELPDESK_ROLE = "Helpdesk"  # the portal app's app role, in the ID token's roles claim
+MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+
+def _names(configured: Iterable[str]) -> set[str]:
+    """Return configured usernames in lower case."""
+    return {name.strip().lower() for name in configured if name.strip()}
+
+
+def admin_basis(user: Mapping[str, Any] | None, portal_admins: Iterable[str]) -> str | None:
+    """Return why this account administers its tenant here, or None when it does not."""
+    if not user or user.get("tenant_id") == MSA_TENANT:
+        return None  # personal accounts have no organisation to administer
+    held = [CONSENT_ROLES[w] for w in user.get("wids") or () if w in CONSENT_ROLES]
+    if held:
+        return f"your Microsoft Entra role {held[0]} (from your sign-in)"
+    if str(user.get("username") or "").lower() in _names(portal_admins):
+        return "the portal's operator lists you as a portal admin (PORTAL_ADMIN_USERS)"
+    return None
+
+
+def holds_consent_role(wids: Iterable[str]) -> bool:
+    """Tell whether a wids claim holds a role that can grant tenant-wide consent."""
+    return any(w in CONSENT_ROLES for w in wids)
+
+
+def is_helpdesk(user: Mapping[str, Any] | None, helpdesk_users: Iterable[str]) -> bool:
+    """Tell whether this account is the portal's helpdesk (app role or configured)."""
+    if not user:
+        return False
+    if HELPDESK_ROLE in (user.get("roles") or ()):
+        return True
+    return str(user.get("username") or "").lower() in _names(helpdesk_users)

@@ -1,0 +1,118 @@
+"""Connector pages and My connections: code once, reconnect, another account, personal accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def test_connector_list_links_every_connector(web: Any) -> None:
+    page = web.client.get("/").get_data(as_text=True)
+    for connector_id in ("sharepoint", "onedrive", "outlook", "dynamics", "azure-storage"):
+        assert f'href="/connectors/{connector_id}"' in page
+
+
+def test_unknown_connector_is_a_404_page(web: Any) -> None:
+    answer = web.client.get("/connectors/nope")
+    assert answer.status_code == 404 and "Page not found" in answer.get_data(as_text=True)
+
+
+def test_check_access_reports_the_identity_provider(web: Any, entra: Any) -> None:
+    page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
+    assert "Access check" in page and "Answering" in page
+    entra.control("POST", "/_emulator/faults", json={"endpoint": "discovery", "status": 503})
+    page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
+    assert "Not reachable right now" in page
+
+
+def test_code_is_shown_once(web: Any) -> None:
+    answer = web.connect("onedrive", "user@fabrikam.test")
+    location = answer.headers["Location"]
+    code = web.code(answer)
+    assert code.startswith("ccp_")
+    again = web.client.get(location)
+    assert again.status_code == 303
+    assert code not in web.client.get("/connections").get_data(as_text=True)
+
+
+def test_reconnect_with_the_same_account_keeps_the_code(web: Any, app: Flask) -> None:
+    code = web.code(web.connect("onedrive", "user@fabrikam.test"))
+    again = web.connect("onedrive", "user@fabrikam.test")
+    assert again.status_code == 303 and again.headers["Location"] == "/connections"
+    listing = web.client.get("/connections").get_data(as_text=True)
+    assert "keeps working" in listing and listing.count(">Regenerate code</button>") == 1
+    api = app.test_client().post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
+    assert api.status_code == 200
+
+
+def test_reconnect_with_another_account_asks_first(web: Any, entra: Any, app: Flask) -> None:
+    web.code(web.connect("onedrive", "user@fabrikam.test"))
+    connection_id = _first_connection_id(app)
+    token = web.csrf("/connections")
+    start = web.client.post(f"/connections/{connection_id}/reconnect", data={"csrf_token": token})
+    assert "login_hint=user%40fabrikam.test" in start.headers["Location"]
+    answer = web.callback(entra.sign_in(start.headers["Location"], "admin@fabrikam.test"))
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "You signed in with another account" in page
+    assert "user@fabrikam.test" in page and "admin@fabrikam.test" in page
+    chosen = web.client.post(
+        "/connections/use-other-account", data={"csrf_token": web.csrf("/connections")}
+    )
+    assert web.code(chosen).startswith("ccp_")
+    listing = web.client.get("/connections").get_data(as_text=True)
+    assert "admin@fabrikam.test" in listing
+
+
+def test_reconnect_page_is_there_for_the_api_link(web: Any, app: Flask) -> None:
+    web.code(web.connect("onedrive", "user@fabrikam.test"))
+    connection_id = _first_connection_id(app)
+    anonymous = app.test_client().get(f"/connections/{connection_id}/reconnect")
+    assert anonymous.status_code == 200
+    assert "Reconnect OneDrive" in anonymous.get_data(as_text=True)
+    assert app.test_client().get("/connections/not-a-connection/reconnect").status_code == 404
+
+
+def test_personal_account_on_a_work_only_connector_gets_an_explanation(web: Any) -> None:
+    token = web.csrf("/connectors/sharepoint")
+    answer = web.client.post(
+        "/connectors/sharepoint/authenticate",
+        data={"csrf_token": token, "account_type": "personal"},
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "This connector needs a work or school account" in page
+    assert "SharePoint works only with a work or school account" in page
+
+
+def test_personal_outlook_uses_the_consumers_authority(web: Any) -> None:
+    auth_uri = web.authenticate("outlook", account_type="personal")
+    assert "/consumers/oauth2/v2.0/authorize" in auth_uri
+    answer = web.callback(web.entra.sign_in(auth_uri, "pat@outlook.test"))
+    assert web.code(answer).startswith("ccp_")
+    page = web.client.get("/connectors/sharepoint").get_data(as_text=True)
+    assert "SharePoint needs a work or school account" in page
+
+
+def test_other_peoples_connections_are_not_found(web: Any, app: Flask) -> None:
+    web.code(web.connect("onedrive", "user@fabrikam.test"))
+    connection_id = _first_connection_id(app)
+    stranger = web.other()
+    stranger.code(stranger.connect("outlook", "admin@fabrikam.test"))
+    token = stranger.csrf("/connections")
+    for action in ("regenerate", "revoke"):
+        answer = stranger.client.post(
+            f"/connections/{connection_id}/{action}", data={"csrf_token": token}
+        )
+        assert answer.status_code == 404
+
+
+def _first_connection_id(app: Flask) -> str:
+    """Return the id of the only connection so far."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Connection
+
+    with app.app_context():
+        return str(db.session.scalars(select(Connection.id)).first())
