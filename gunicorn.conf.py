@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import shutil
+from pathlib import Path
 
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
 # Threaded workers: a token exchange blocks on Entra for up to the outbound timeout.
@@ -9,10 +11,50 @@ worker_class = "gthread"
 workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("PORTAL_THREADS", 8))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 60))
-graceful_timeout = 30  # finish requests in flight on SIGTERM
+graceful_timeout = int(os.environ.get("PORTAL_GRACEFUL_TIMEOUT", 30))  # finish requests in flight
 keepalive = 5
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = "-"
 errorlog = "-"
-# %(U)s is the path without the query string: callbacks carry codes and states (C40).
+# The portal writes its own access line per request, in JSON and with the request id (app/logs.py).
+# PORTAL_GUNICORN_ACCESS_LOG=1 adds gunicorn's; %(U)s is the path without the query string:
+# callbacks carry codes and states (C40).
+accesslog = "-" if os.environ.get("PORTAL_GUNICORN_ACCESS_LOG") == "1" else None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+    "filters": {"redact": {"()": "app.logs.RedactSecrets"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact"],
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+# Prometheus: every worker writes its samples under one folder; /metrics sums them. The folder
+# lives in this instance's folder, is emptied when the master starts and is set before any worker
+# imports prometheus_client.
+_instance = Path(os.environ.get("PORTAL_INSTANCE_PATH") or "instance").resolve()
+_metrics_dir = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _instance / "prometheus")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """Empty the metrics folder: samples of a previous run's workers must not be summed."""
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    _metrics_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    """Tell prometheus_client that a worker is gone (its live gauges are dropped)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

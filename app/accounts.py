@@ -16,7 +16,9 @@ from flask import request
 from flask import session
 from flask import url_for
 
+from app import consent
 from app import flows
+from app import roles
 from app.identity import SignIn
 
 USER_KEY = f"{__name__}.user"
@@ -57,6 +59,18 @@ def sign_in_as(result: SignIn) -> None:
         "roles": list(result.roles),
         "signed_in_at": int(time.time()),
     }
+    _note_admin(result)
+
+
+def _note_admin(result: SignIn) -> None:
+    """Remember a tenant's administrator, so its new consent requests reach them by e-mail."""
+    configured = current_app.config.get("ADMIN_USERS") or ()
+    if not roles.admin_basis(session[USER_KEY], configured):
+        return
+    from app.extensions import session_factory  # extensions imports the blueprints' helpers
+
+    with session_factory() as db, db.begin():
+        consent.remember_admin(db, result.tenant_id, result.username)
 
 
 def renew_session_id() -> None:

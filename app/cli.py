@@ -10,6 +10,11 @@ import click
 from flask import Flask
 
 from app import instance
+from app.consent_jobs import deliver_command
+from app.consent_jobs import expire_requests_command
+from app.helpdesk_cli import jobs_group
+from app.helpdesk_cli import links_group
+from app.keys_cli import keys_group
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_ACCOUNTS = (
@@ -25,6 +30,9 @@ DEMO_ACCOUNTS = (
 def register(app: Flask) -> None:
     """Attach the operator commands to `flask --app app` as well."""
     app.cli.add_command(db_group)
+    app.cli.add_command(links_group)
+    app.cli.add_command(jobs_group)
+    app.cli.add_command(keys_group)
 
 
 @click.group()
@@ -125,3 +133,8 @@ def db_upgrade() -> None:
 
 
 main.add_command(db_group)
+main.add_command(links_group)
+main.add_command(jobs_group)
+jobs_group.add_command(expire_requests_command)  # issue 4
+jobs_group.add_command(deliver_command)
+main.add_command(keys_group)

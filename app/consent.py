@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import scoped_session
 
 from app.models import APPROVED
 from app.models import DENIED
@@ -24,6 +25,8 @@ from app.models import KnownAdmin
 from app.models import TenantConsent
 from app.models import utcnow
 
+# The request's database session: a plain one, or Flask-SQLAlchemy's scoped one.
+DB = Session | scoped_session[Any]
 STATUS_LABELS = {PENDING: "Pending", APPROVED: "Approved", DENIED: "Denied", EXPIRED: "Expired"}
 MAX_JUSTIFICATION = 1000
 MAX_REASON = 1000
@@ -45,7 +48,7 @@ def aware(value: datetime) -> datetime:
 
 
 def open_request(
-    db: Session, who: Requester, connector: str, scopes: Sequence[str], days: int
+    db: DB, who: Requester, connector: str, scopes: Sequence[str], days: int
 ) -> tuple[ConsentRequest, bool]:
     """Join the open request for this tenant and connector, or create it; True when new."""
     for _ in range(3):  # two first requesters at once: the unique index picks one
@@ -75,7 +78,7 @@ def open_request(
     raise RuntimeError("could not open a consent request")
 
 
-def _add_requester(db: Session, request: ConsentRequest, who: Requester) -> None:
+def _add_requester(db: DB, request: ConsentRequest, who: Requester) -> None:
     """Add a requester once; a second request by the same person updates the justification."""
     db.flush()
     existing = db.scalars(
@@ -98,7 +101,7 @@ def _add_requester(db: Session, request: ConsentRequest, who: Requester) -> None
         existing.justification = text
 
 
-def pending_for(db: Session, tenant_id: str, connector: str) -> ConsentRequest | None:
+def pending_for(db: DB, tenant_id: str, connector: str) -> ConsentRequest | None:
     """Return the open request for a tenant and connector, if any."""
     return db.scalars(
         select(ConsentRequest).where(
@@ -109,7 +112,7 @@ def pending_for(db: Session, tenant_id: str, connector: str) -> ConsentRequest |
     ).first()
 
 
-def requesters(db: Session, request_id: str) -> list[ConsentRequester]:
+def requesters(db: DB, request_id: str) -> list[ConsentRequester]:
     """Return the people who asked, first one first."""
     return list(
         db.scalars(
@@ -120,7 +123,7 @@ def requesters(db: Session, request_id: str) -> list[ConsentRequester]:
     )
 
 
-def pending_in(db: Session, tenant_id: str) -> list[ConsentRequest]:
+def pending_in(db: DB, tenant_id: str) -> list[ConsentRequest]:
     """Return a tenant's open requests, oldest first."""
     expire_due(db, tenant_id=tenant_id)
     return list(
@@ -132,13 +135,13 @@ def pending_in(db: Session, tenant_id: str) -> list[ConsentRequest]:
     )
 
 
-def deny(db: Session, request: ConsentRequest, admin: str, reason: str) -> None:
+def deny(db: DB, request: ConsentRequest, admin: str, reason: str) -> None:
     """Record a denial with its reason; the requesters may ask again later."""
     _decide(request, DENIED, admin, reason.strip()[:MAX_REASON])
     db.add(audit(admin, "consent_request.denied", request.id, reason=request.reason or ""))
 
 
-def approve(db: Session, request: ConsentRequest, admin: str) -> None:
+def approve(db: DB, request: ConsentRequest, admin: str) -> None:
     """Mark a request approved (only after the tenant-wide consent was confirmed)."""
     _decide(request, APPROVED, admin, None)
     db.add(audit(admin, "consent_request.approved", request.id, connector=request.connector))
@@ -155,7 +158,7 @@ def _decide(request: ConsentRequest, status: str, admin: str, reason: str | None
 
 
 def expire_due(
-    db: Session,
+    db: DB,
     now: datetime | None = None,
     tenant_id: str | None = None,
     connector: str | None = None,
@@ -178,7 +181,7 @@ def expire_due(
 
 
 def record_tenant_consent(
-    db: Session, tenant_id: str, connector: str, scopes: Sequence[str], admin: str
+    db: DB, tenant_id: str, connector: str, scopes: Sequence[str], admin: str
 ) -> TenantConsent:
     """Store a confirmed tenant-wide consent for a connector (replacing an older one)."""
     found = db.scalars(
@@ -197,13 +200,13 @@ def record_tenant_consent(
     return found
 
 
-def tenant_consents(db: Session, tenant_id: str) -> dict[str, TenantConsent]:
+def tenant_consents(db: DB, tenant_id: str) -> dict[str, TenantConsent]:
     """Return a tenant's recorded consents by connector id."""
     rows = db.scalars(select(TenantConsent).where(TenantConsent.tenant_id == tenant_id))
     return {row.connector: row for row in rows}
 
 
-def remember_admin(db: Session, tenant_id: str, username: str) -> None:
+def remember_admin(db: DB, tenant_id: str, username: str) -> None:
     """Note an administrator of a tenant, so new requests reach them by e-mail."""
     found = db.get(KnownAdmin, (tenant_id, username.lower()))
     if found is None:
@@ -212,7 +215,7 @@ def remember_admin(db: Session, tenant_id: str, username: str) -> None:
         found.last_seen_at = utcnow()
 
 
-def known_admins(db: Session, tenant_id: str) -> list[str]:
+def known_admins(db: DB, tenant_id: str) -> list[str]:
     """Return the usernames of a tenant's known administrators."""
     query = select(KnownAdmin.username).where(KnownAdmin.tenant_id == tenant_id)
     return sorted(db.scalars(query))

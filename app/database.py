@@ -13,6 +13,7 @@ from flask import Flask
 from flask_migrate import upgrade as migrate_upgrade
 from flask_sqlalchemy import SQLAlchemy
 
+from app import keys
 from app.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -65,3 +66,6 @@ def prepare(app: Flask) -> None:
             "refusing to start: the database is not at the newest migration; "
             "run `consent-portal db upgrade` first"
         )
+    if app.config.get("KEY_CHECK") is not False:  # `consent-portal keys` itself skips it
+        with app.app_context():
+            keys.check(app.extensions["sqlalchemy"].engine, app.extensions["portal.vault"])

@@ -36,6 +36,8 @@ from app.identity import Identity
 from app.identity import IdentitySettings
 from app.locks import RefreshLocks
 from app.models import Base
+from app.notify import Notifier
+from app.notify import NotifySettings
 from app.tokens import Broker
 from app.vault import Vault
 
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 IDENTITY = "portal.identity"
 VAULT = "portal.vault"
 BROKER = "portal.broker"
+NOTIFIER = "portal.notifier"
 LOCKS = "portal.locks"
 CONNECTORS = "portal.connectors"
 REDIS = "portal.redis"
@@ -114,7 +117,14 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     app.extensions[CONNECTORS] = connectors
     app.extensions[IDENTITY] = identity_
     app.extensions[LOCKS] = locks_
+    with app.app_context():  # the notifier's thread runs outside any app context
+        engine = db.engine
+    notifier_ = Notifier(
+        lambda: orm.Session(engine, expire_on_commit=False), NotifySettings.from_config(config)
+    )
+    app.extensions[NOTIFIER] = notifier_
     app.extensions[BROKER] = Broker(
+        events=notifier_.publish,
         sessions=session_factory,
         vault=vault_,
         identity=identity_,
@@ -213,6 +223,11 @@ def identity() -> Identity:
 def vault() -> Vault:
     """Return this app's vault (encryption keys and code hashing)."""
     return cast(Vault, current_app.extensions[VAULT])
+
+
+def notifier() -> Notifier:
+    """Return this app's notifier (webhooks and e-mail)."""
+    return cast(Notifier, current_app.extensions[NOTIFIER])
 
 
 def broker() -> Broker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -10,11 +11,16 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from app import accounts
 from app import extensions
+from app.diagnosis import Diagnosis
+from app.errors import EntraError
 from app.extensions import db
 from app.models import REVOKED
 from app.models import AuditEvent
@@ -23,6 +29,8 @@ from app.models import HelpdeskLink
 from app.models import LinkEvent
 from app.models import utcnow
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 AUTHENTICATE = "authenticate"
 RECONNECT = "reconnect"
 ADMIN_CONSENT = "admin_consent"
@@ -200,31 +208,42 @@ def events(link: HelpdeskLink) -> list[LinkEvent]:
 # -- hooks called where a flow ends ------------------------------------------------------------
 
 
-def flow_completed(purpose: Mapping[str, Any]) -> None:
-    """Mark the link that started this flow as completed, if one did."""
+def completed(purpose: Mapping[str, Any], response: T) -> T:
+    """Mark the link that started this flow as completed, if one did; pass the response on."""
     link = _from_purpose(purpose)
-    if link is None:
-        return
-    link.completed_at = utcnow()
-    link.uses = (link.uses or 0) + 1
-    _event(link, "completed")
-    audit("link", "link.completed", link.id, kind=link.kind)
-    db.session.commit()
+    if link is not None:
+        link.completed_at = utcnow()
+        link.uses = (link.uses or 0) + 1
+        _event(link, "completed")
+        audit("link", "link.completed", link.id, kind=link.kind)
+        _commit_quietly()
+    return response
 
 
-def flow_failed(purpose: Mapping[str, Any], key: str, code: str, who: str | None) -> None:
+def failed(purpose: Mapping[str, Any], found: Diagnosis, error: EntraError) -> None:
     """Record a failed flow for the user lookup, and on the link that started it."""
-    connector = str(purpose.get("connector") or "")[:64]
-    person = who or str(purpose.get("login_hint") or "") or "unknown"
-    detail = {"key": key[:64], "code": code[:64], "link_id": str(purpose.get("link_id") or "")}
-    audit(person, "flow.failed", connector or "-", **detail)
+    user = accounts.current_user() or {}
+    person = str(user.get("username") or purpose.get("login_hint") or "unknown")
+    code = (found.aadsts or error.error or "")[:64]
+    connector = str(purpose.get("connector") or "-")[:64]
+    detail = {"key": found.key[:64], "code": code, "link_id": str(purpose.get("link_id") or "")}
+    audit(person, "flow.failed", connector, **detail)
     link = _from_purpose(purpose)
     if link is not None:
         link.failed_at = utcnow()
-        link.failure_key = key[:64]
-        link.failure_code = code[:64] or None
-        _event(link, "failed", f"{key} {code}".strip())
-    db.session.commit()
+        link.failure_key = found.key[:64]
+        link.failure_code = code or None
+        _event(link, "failed", f"{found.key} {code}".strip())
+    _commit_quietly()
+
+
+def _commit_quietly() -> None:
+    """Commit bookkeeping; a database hiccup here must never spoil the person's page."""
+    try:
+        db.session.commit()
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        log.warning("link bookkeeping not stored: %s", type(error).__name__)
 
 
 def _from_purpose(purpose: Mapping[str, Any]) -> HelpdeskLink | None:

@@ -112,13 +112,13 @@ def _request_id() -> str | None:
     return None
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Write to whatever sys.stderr is now (test runners swap it)."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         """Return the current standard error."""
         return sys.stderr

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
 from app.errors import ConnectionDamaged
@@ -96,7 +97,9 @@ class Broker:
         public_url: str,
         lock_ttl: float = 60.0,
         last_used_resolution: int = 60,
+        events: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
+        self._events = events  # notify.Notifier.publish: webhooks for connection events
         self._sessions = sessions
         self._vault = vault
         self._identity = identity
@@ -208,7 +211,11 @@ class Broker:
                 outcome = self._identity.token_for(
                     self._open(row), row.home_account_id, scopes, row.authority_tenant, force
                 )
+            except TemporarilyUnavailable:
+                metrics.refresh("unavailable")
+                raise
             except RefreshRefused as refused:
+                metrics.refresh("refused")
                 fresh = self._reread(row.id)
                 if fresh.cache_version != row.cache_version:  # a sibling stored a newer RT
                     row = fresh
@@ -218,6 +225,7 @@ class Broker:
             except ReauthenticationRequired:
                 self._mark_reauthentication(row, RefreshRefused("no_refresh_token"))
                 raise self._reauthenticate(row) from None
+            metrics.refresh("ok")
             if outcome.cache_blob is not None:
                 self._store_refreshed(row, outcome.cache_blob)
             return outcome
@@ -257,6 +265,7 @@ class Broker:
             )
             db.add(_audit("api", "connection.reauthentication_required", row.id, code=code))
         log.info("connection %s needs reauthentication (%s)", row.id, code)
+        self._event("connection.reauthentication_required", row.id, row.connector, code=code)
 
     def _reauthenticate(self, row: _Row) -> ReauthenticationRequired:
         """Return the 409 error with the reconnect link."""
@@ -353,7 +362,14 @@ class Broker:
         with self._write() as db:
             db.add(connection)
             db.add(_audit(actor or sign_in.username, "connection.created", connection_id))
+        self._event("connection.created", connection_id, connector.id, tenant=sign_in.tenant_id)
         return connection, code
+
+    def _event(self, event: str, connection_id: str, connector: str, **extra: str) -> None:
+        """Tell the notifier (webhooks) about a connection event, if one is attached."""
+        if self._events is not None:
+            data = {"connection_id": connection_id, "connector": connector} | extra
+            self._events(event, data)
 
     def _update(
         self, existing: Connection, sign_in: SignIn, connector: Connector, actor: str | None

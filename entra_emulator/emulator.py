@@ -117,6 +117,13 @@ class Emulator:
         with self.state.lock:
             return [dict(e) for e in self.state.requests({k: str(v) for k, v in filters.items()})]
 
+    def issued_secrets(self) -> set[str]:
+        """Return every code, token and client secret this emulator has handed out."""
+        with self.state.lock:
+            secrets = set(self.state.issued)
+            secrets.update(s for app in self.state.world.apps.values() for s in app.secrets)
+        return secrets
+
     def register_app(self, redirect_uris: list[str], multi_tenant: bool = True) -> tuple[str, str]:
         """Register an app through the control plane; return (client_id, secret)."""
         body = {"redirect_uris": redirect_uris, "multi_tenant": multi_tenant}

@@ -30,6 +30,7 @@ from entra_emulator import authorize
 from entra_emulator import control
 from entra_emulator import discovery
 from entra_emulator import graph
+from entra_emulator import issued
 from entra_emulator import logout
 from entra_emulator import resources
 from entra_emulator import signin
@@ -163,6 +164,7 @@ def _record(response: Response) -> Response:
     runtime = current()
     with runtime.state.lock:
         runtime.state.record(entry)
+        runtime.state.issued.update(issued.secrets_in(response))
     return response
 
 

@@ -124,6 +124,7 @@ class State:
     def __init__(self, world: World) -> None:
         self.lock = threading.RLock()
         self._pristine = world
+        self.issued: set[str] = set()  # every code and token handed out; survives reset()
         self.reset()
 
     def reset(self) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
+from urllib.parse import quote
+from urllib.parse import quote_plus
 from urllib.parse import urlsplit
 
 import pytest
@@ -208,3 +213,63 @@ def browser(chromium_path: str) -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+# C36/C40: the whole run logs at DEBUG to a file; afterwards no secret the emulator issued (nor
+# any connection code) may appear in that log or in any SQLite database the run created.
+DEBUG_LOGGERS = (
+    "",
+    "app",
+    "msal",
+    "urllib3",
+    "requests",
+    "werkzeug",
+    "flask_session",
+    "sqlalchemy.engine",
+)
+CODE_PATTERN = re.compile(rb"ccp_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_scan(entra_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Log everything at DEBUG, then fail the run if an issued secret leaked anywhere."""
+    log_file = tmp_path_factory.getbasetemp() / "debug.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    previous = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
+    for name in DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    for name, level in previous.items():
+        logging.getLogger(name).setLevel(level)
+    leaks = find_leaks(entra_server.issued_secrets(), tmp_path_factory.getbasetemp())
+    assert not leaks, f"secrets leaked into: {sorted(leaks)}"
+
+
+def encodings(secret: str) -> set[bytes]:
+    """Return the raw, base64 and URL-encoded forms a leaked secret could take."""
+    raw = secret.encode()
+    return {
+        raw,
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+        quote(secret, safe="").encode(),
+        quote_plus(secret).encode(),
+    }
+
+
+def find_leaks(secrets_issued: set[str], base: Path) -> set[str]:
+    """Return the files under base (logs, databases) that contain an issued secret or a code."""
+    needles = {form for s in secrets_issued if len(s) >= 16 for form in encodings(s)}
+    leaks: set[str] = set()
+    for path in base.rglob("*"):
+        if not path.is_file() or not path.name.endswith((".log", ".db", ".db-wal", ".sqlite")):
+            continue
+        data = path.read_bytes()
+        if CODE_PATTERN.search(data) or any(needle in data for needle in needles):
+            leaks.add(str(path.relative_to(base)))
+    return leaks

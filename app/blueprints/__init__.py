@@ -16,12 +16,19 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app import accounts
+from app.blueprints import admin
 from app.blueprints import api
 from app.blueprints import auth
 from app.blueprints import connections
 from app.blueprints import connectors
+from app.blueprints import consent
+from app.blueprints import grant
 from app.blueprints import health
+from app.blueprints import helpdesk
+from app.blueprints import helpdesk_users
+from app.blueprints import landing
 from app.blueprints import outcomes
+from app.blueprints import readiness
 from app.errors import PortalError
 from app.errors import ServiceUnavailable
 from app.presenters import support_block
@@ -33,6 +40,10 @@ log = logging.getLogger(__name__)
 def register(app: Flask) -> None:
     """Register every blueprint and the one renderer for expected and unexpected failures."""
     for module in (auth, connectors, connections, outcomes, api, health):
+        app.register_blueprint(module.bp)
+    for module in (consent, admin, grant, readiness):  # issue 4
+        app.register_blueprint(module.bp)
+    for module in (helpdesk, helpdesk_users, landing):  # issue 5
         app.register_blueprint(module.bp)
     app.context_processor(_page_globals)
     app.register_error_handler(PortalError, _render_portal_error)

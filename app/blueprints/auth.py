@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Blueprint
 from flask import redirect
 from flask import render_template
@@ -13,14 +17,25 @@ from flask.typing import ResponseReturnValue
 from app import accounts
 from app import extensions
 from app import flows
+from app import metrics
 from app.blueprints import connections
+from app.blueprints import consent
+from app.blueprints import grant
 from app.blueprints import outcomes
+from app.blueprints import readiness
 from app.connectors import SIGN_IN
 from app.errors import EntraError
 from app.errors import SignInExpired
+from app.identity import SignIn
 from app.urls import local_path
 
 bp = Blueprint("auth", __name__)
+# What finishes a successful flow, by the purpose stored with it (connect is the default).
+FINISHERS: dict[str, Callable[[SignIn, Mapping[str, Any]], ResponseReturnValue]] = {
+    "consent_request": consent.finish_sign_in,
+    "admin_consent_confirm": grant.confirmed,
+    "readiness": readiness.finish,
+}
 
 
 @bp.get("/sign-in")
@@ -47,14 +62,23 @@ def callback() -> ResponseReturnValue:
     query = flows.checked_query(request.args)
     flow, purpose = flows.take(session, query.get("state"))
     if flow is None:
+        if "admin_consent" in query or "tenant" in query:  # a forged or stale consent (C13)
+            raise grant.ConsentNotVerified()
         raise SignInExpired()
+    if purpose.get("purpose") == "admin_consent":  # /adminconsent answers without a code
+        return grant.returned(query, purpose)
     try:
         result = extensions.identity().finish_flow(flow, query)
     except EntraError as error:  # Entra said no: turn it into the next step for someone
+        metrics.flow_finished(error.aadsts)
         return outcomes.failed(error, purpose)
+    metrics.flow_finished()
     if purpose.get("purpose") == "sign_in":
         accounts.sign_in_as(result)
         return redirect(local_path(purpose.get("next"), url_for("connectors.index")), code=303)
+    finisher = FINISHERS.get(str(purpose.get("purpose")))
+    if finisher is not None:
+        return finisher(result, purpose)
     return connections.finish_connect(result, purpose)
 
 

@@ -17,8 +17,9 @@ from flask.typing import ResponseReturnValue
 from app import accounts
 from app import extensions
 from app import flows
+from app import held
 from app import inventory
-from app import switches
+from app import links
 from app.blueprints.connectors import all_connectors
 from app.blueprints.connectors import find
 from app.connectors import Connector
@@ -28,7 +29,6 @@ from app.identity import SignIn
 from app.models import Connection
 
 bp = Blueprint("connections", __name__, url_prefix="/connections")
-REVEAL_KEY = f"{__name__}.reveal"
 
 
 @bp.get("")
@@ -46,13 +46,13 @@ def index() -> ResponseReturnValue:
 def code(connection_id: str) -> ResponseReturnValue:
     """Show a new connection code once; a reload shows it no more."""
     connection = _mine(connection_id)
-    reveal = session.pop(REVEAL_KEY, None)
-    if not reveal or reveal.get("id") != connection.id:
+    shown = held.reveal(session, connection.id)
+    if shown is None:
         flash("A connection code is shown only once. Use Regenerate code for a new one.")
         return redirect(url_for("connections.index"), code=303)
     connector = find(connection.connector)
     return render_template(
-        "connections/code.html", connection=connection, connector=connector, code=reveal["code"]
+        "connections/code.html", connection=connection, connector=connector, code=shown
     )
 
 
@@ -62,7 +62,7 @@ def regenerate(connection_id: str) -> ResponseReturnValue:
     """Replace the connection code; the old one stops working at once."""
     connection = _mine(connection_id)
     new_code = extensions.broker().regenerate_code(connection.id)
-    session[REVEAL_KEY] = {"id": connection.id, "code": new_code}
+    held.keep_for_reveal(session, connection.id, new_code)
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
 
 
@@ -110,21 +110,21 @@ def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturn
         raise AccountTypeNotSupported(connector.name)
     expected = db.session.get(Connection, purpose.get("connection_id") or "")
     if expected is not None and not _same_account(expected, result):
-        switches.hold(session, result, purpose)  # sealed: tokens never sit in the clear
+        held.hold_sign_in(session, result, purpose)  # sealed: tokens never sit in the clear
         return render_template(
             "connections/other_account.html", expected=expected, result=result, connector=connector
         )
-    return _store(result, connector)
+    return links.completed(purpose, _store(result, connector))  # a helpdesk link's flow is done
 
 
 @bp.post("/use-other-account")
 def use_other_account() -> ResponseReturnValue:
     """Keep the account the person actually signed in with, as its own connection."""
-    held = switches.take(session)
-    if held is None:
+    choice = held.take_sign_in(session)
+    if choice is None:
         flash("That choice expired. Start again from the connector's page.")
         return redirect(url_for("connectors.index"), code=303)
-    result, purpose = held
+    result, purpose = choice
     return _store(result, find(purpose["connector"]))
 
 
@@ -135,7 +135,7 @@ def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
     if new_code is None:
         flash(f"{connector.name} is reconnected. Your connection code keeps working.")
         return redirect(url_for("connections.index"), code=303)
-    session[REVEAL_KEY] = {"id": connection.id, "code": new_code}
+    held.keep_for_reveal(session, connection.id, new_code)
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
 
 

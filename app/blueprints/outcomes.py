@@ -11,12 +11,17 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 
 from app import accounts
+from app import consent
 from app import diagnosis
+from app import links
 from app.blueprints.connectors import all_connectors
 from app.errors import EntraError
+from app.extensions import db
 from app.presenters import support_block
 
 bp = Blueprint("outcomes", __name__)
+# Flows an admin runs for the portal itself: never answered with "ask your admin".
+ADMIN_PURPOSES = frozenset({"admin_consent_confirm", "readiness"})
 
 
 def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue:
@@ -28,24 +33,29 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
         codes=error.codes,
         subcode=error.subcode,
         suberror=error.suberror,
-        admin_consent=error.admin_consent,
+        admin_consent=error.admin_consent or purpose.get("purpose") in ADMIN_PURPOSES,
         connector=connector.name if connector else None,
         account_type=purpose.get("account_type"),
     )
+    links.failed(purpose, found, error)  # the user lookup and the helpdesk link show it
     details = support_block(error, connector=connector.name if connector else None)
-    template = (
-        "outcomes/admin_approval.html"
-        if found.route == "admin_approval"
-        else ("outcomes/diagnosis.html")
-    )
+    user = accounts.current_user()
+    # After an approval, a second "ask your admin" would be a loop: explain instead (C15).
+    after_approval = purpose.get("after_approval")
+    ask = found.route == "admin_approval" and not after_approval and connector is not None
+    pending = None
+    if ask and user is not None and connector is not None:
+        pending = consent.pending_for(db.session, user["tenant_id"], connector.id)
     page = render_template(
-        template,
+        "outcomes/admin_approval.html" if ask else "outcomes/diagnosis.html",
         diagnosis=found,
         connector=connector,
         details=details,
-        user=accounts.current_user(),
+        user=user,
+        pending=pending,
+        after_approval=after_approval,
     )
-    return page, 403 if found.route == "admin_approval" else 400
+    return page, 403 if ask else 400
 
 
 @bp.get("/help/aadsts/<int:code>")

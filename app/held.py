@@ -1,4 +1,4 @@
-"""A sign-in with another account than the connection's, held sealed until the person decides."""
+"""Values held sealed in the session for one step: a new code until shown, a sign-in to confirm."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from app import extensions
 from app.identity import SignIn
 
 SWITCH_KEY = f"{__name__}.held"
+REVEAL_KEY = f"{__name__}.reveal"
 TTL_SECONDS = 600
 
 
-def hold(session: MutableMapping[str, Any], result: SignIn, purpose: Mapping[str, Any]) -> None:
+def hold_sign_in(
+    session: MutableMapping[str, Any], result: SignIn, purpose: Mapping[str, Any]
+) -> None:
     """Keep the sign-in, encrypted, in the server-side session for one decision."""
     hold_id = secrets.token_hex(16)
     payload = json.dumps({"sign_in": dataclasses.asdict(result), "purpose": dict(purpose)})
@@ -25,7 +28,7 @@ def hold(session: MutableMapping[str, Any], result: SignIn, purpose: Mapping[str
     session[SWITCH_KEY] = {"id": hold_id, "kid": key_id, "blob": blob.hex(), "at": time.time()}
 
 
-def take(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | None:
+def take_sign_in(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | None:
     """Return and forget the held sign-in, or None if there is none or it is stale."""
     held = session.pop(SWITCH_KEY, None)
     if not held or time.time() - held["at"] > TTL_SECONDS:
@@ -39,3 +42,18 @@ def take(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, Any]] | N
         k: tuple(v) if isinstance(v, list) else v for k, v in data["sign_in"].items() if k in fields
     }
     return SignIn(**values), data["purpose"]
+
+
+def keep_for_reveal(session: MutableMapping[str, Any], connection_id: str, code: str) -> None:
+    """Hold a new connection code, encrypted, until its page shows it once."""
+    key_id, blob = extensions.vault().seal(f"reveal:{connection_id}", code.encode())
+    session[REVEAL_KEY] = {"id": connection_id, "kid": key_id, "blob": blob.hex()}
+
+
+def reveal(session: MutableMapping[str, Any], connection_id: str) -> str | None:
+    """Return and forget the held code of this connection, or None."""
+    held = session.pop(REVEAL_KEY, None)
+    if not held or held.get("id") != connection_id:
+        return None
+    sealed = bytes.fromhex(held["blob"])
+    return extensions.vault().open(f"reveal:{connection_id}", held["kid"], sealed).decode()

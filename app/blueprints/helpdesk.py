@@ -1,0 +1,201 @@
+"""Helpdesk tools: sharing links (create, hand out, revoke) and the troubleshooter."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import segno
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app import accounts
+from app import diagnosis
+from app import extensions
+from app import links
+from app import roles
+from app.extensions import csrf
+from app.extensions import db
+from app.models import HelpdeskLink
+
+bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
+csrf.exempt(bp)  # checked in guard() after the role, so a forged POST by a non-helpdesk is a 403
+log = logging.getLogger(__name__)
+REVEAL_KEY = f"{__name__}.reveal"
+
+
+def guard() -> ResponseReturnValue | None:
+    """Let only the helpdesk in (403 for everyone else), then check the CSRF token."""
+    user = accounts.current_user()
+    if user is None and request.method == "GET":
+        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    if not roles.is_helpdesk(user, current_app.config.get("HELPDESK_USERS") or ()):
+        who = (user or {}).get("username") or "anonymous"
+        log.warning("helpdesk access refused: %s %s by %s", request.method, request.path, who)
+        abort(403)
+    if request.method == "POST":
+        csrf.protect()
+    return None
+
+
+bp.before_request(guard)
+
+
+@bp.app_context_processor
+def _menu() -> dict[str, bool]:
+    """Tell every page whether to show the Helpdesk menu entry."""
+    members = current_app.config.get("HELPDESK_USERS") or ()
+    return {"helpdesk_member": roles.is_helpdesk(accounts.current_user(), members)}
+
+
+def staff() -> str:
+    """Return the signed-in helpdesk member's username."""
+    user = accounts.current_user()
+    assert user is not None
+    return str(user["username"])
+
+
+@bp.get("")
+def index() -> ResponseReturnValue:
+    """Show the link form, the newest links and the user lookup."""
+    return render_template(
+        "helpdesk/index.html",
+        links=links.recent(),
+        status=links.status,
+        kinds=links.KINDS,
+        connectors=_connectors(),
+        max_days=current_app.config["LINK_MAX_DAYS"],
+        form=request.args,
+    )
+
+
+@bp.post("/links")
+def create_link() -> ResponseReturnValue:
+    """Create a sharing link and show it once."""
+    form = request.form
+    try:
+        made = links.create(
+            kind=form.get("kind", ""),
+            created_by=staff(),
+            connector=form.get("connector") or None,
+            login_hint=form.get("login_hint"),
+            tenant=form.get("tenant"),
+            account_type=form.get("account_type"),
+            connection_id=form.get("connection_id"),
+            consent_request_id=form.get("consent_request_id"),
+            days=_days(form.get("days")),
+            multi_use=form.get("multi_use") == "on",
+            note=form.get("note"),
+        )
+    except links.LinkRefused as refused:
+        flash(f"The link was not created: {refused}")
+        return redirect(url_for("helpdesk.index"), code=303)
+    return reveal(made)
+
+
+def reveal(made: links.NewLink) -> ResponseReturnValue:
+    """Remember a new link's URL for one showing and go to its page."""
+    key_id, blob = extensions.vault().seal(f"link:{made.link.id}", made.url.encode())
+    session[REVEAL_KEY] = {"id": made.link.id, "kid": key_id, "blob": blob.hex()}  # sealed
+    return redirect(url_for("helpdesk.show_link", link_id=made.link.id), code=303)
+
+
+@bp.get("/links/<link_id>")
+def show_link(link_id: str) -> ResponseReturnValue:
+    """Show a link's status and events; right after creation, its URL, QR code and e-mail."""
+    link = _link(link_id)
+    url = _revealed(link)
+    return render_template(
+        "helpdesk/link.html",
+        link=link,
+        status=links.status(link),
+        events=links.events(link),
+        kinds=links.KINDS,
+        connector=_connectors().get(link.connector or ""),
+        url=url,
+        qr=segno.make(url, error="m").svg_data_uri(scale=5, border=2) if url else None,
+        mail=_mail(link, url) if url else None,
+    )
+
+
+@bp.post("/links/<link_id>/revoke")
+def revoke_link(link_id: str) -> ResponseReturnValue:
+    """Revoke a link."""
+    link = _link(link_id)
+    links.revoke(link, staff())
+    flash("The link was revoked. Whoever opens it now is told to contact the helpdesk.")
+    return redirect(url_for("helpdesk.show_link", link_id=link.id), code=303)
+
+
+@bp.route("/troubleshoot", methods=["GET", "POST"])
+def troubleshoot() -> ResponseReturnValue:
+    """Read a pasted AADSTS code, Entra message or support block and show the diagnosis."""
+    text = (request.form.get("text") or "")[: diagnosis.MAX_PASTE]
+    parsed = diagnosis.parse_error_text(text) if text.strip() else None
+    found = parsed.diagnose() if parsed is not None and parsed.found else None
+    if parsed is not None:
+        links.audit(staff(), "helpdesk.troubleshoot", found.aadsts if found else "-")
+        db.session.commit()
+    return render_template("helpdesk/troubleshoot.html", text=text, parsed=parsed, diagnosis=found)
+
+
+def _revealed(link: HelpdeskLink) -> str | None:
+    """Return and forget the URL of a link created a moment ago, or None."""
+    held = session.pop(REVEAL_KEY, None)
+    if not held or held.get("id") != link.id:
+        return None
+    return (
+        extensions.vault()
+        .open(f"link:{link.id}", held["kid"], bytes.fromhex(held["blob"]))
+        .decode()
+    )
+
+
+def _link(link_id: str) -> HelpdeskLink:
+    """Return a link by id or answer 404."""
+    link = db.session.get(HelpdeskLink, link_id[:36])
+    if link is None:
+        abort(404)
+    return link
+
+
+def _days(value: str | None) -> float:
+    """Return the form's lifetime in days (7 when empty)."""
+    try:
+        return float(value) if value else links.DEFAULT_DAYS
+    except ValueError:
+        raise links.LinkRefused("The lifetime must be a number of days.") from None
+
+
+def _connectors() -> dict[str, Any]:
+    """Return this deployment's connectors by id."""
+    return extensions.connectors()
+
+
+def _mail(link: HelpdeskLink, url: str) -> dict[str, str]:
+    """Return the pre-written e-mail for a link: subject, body and a mailto: URL."""
+    body = render_template(
+        "helpdesk/link_mail.txt",
+        link=link,
+        url=url,
+        connector=_connectors().get(link.connector or ""),
+        contact=current_app.config.get("HELPDESK_CONTACT") or "",
+    ).strip()
+    subject = {
+        links.AUTHENTICATE: "Connect your data tool",
+        links.RECONNECT: "Reconnect your data tool",
+        links.ADMIN_CONSENT: "Admin consent needed for the Connector Consent Portal",
+        links.CONSENT_REQUEST: "Your consent request",
+    }[link.kind]
+    to = link.login_hint or ""
+    mailto = f"mailto:{quote(to, safe='@')}?subject={quote(subject)}&body={quote(body)}"
+    return {"subject": subject, "body": body, "mailto": mailto, "to": to}

@@ -1,0 +1,204 @@
+"""Helpdesk user lookup: a person's connections and their health, Test connection, reconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func
+from sqlalchemy import select
+
+from app import diagnosis
+from app import extensions
+from app import keepalive
+from app import links
+from app import probes
+from app.blueprints.helpdesk import guard
+from app.blueprints.helpdesk import reveal
+from app.blueprints.helpdesk import staff
+from app.errors import PortalError
+from app.errors import ReauthenticationRequired
+from app.extensions import csrf
+from app.extensions import db
+from app.models import AuditEvent
+from app.models import Connection
+
+bp = Blueprint("helpdesk_users", __name__, url_prefix="/helpdesk")
+csrf.exempt(bp)  # guard() checks the role first, then the CSRF token
+bp.before_request(guard)
+STATUS_LABELS = {
+    "active": "Active",
+    "reauthentication_required": "Reauthentication required",
+    "revoked": "Revoked",
+}
+MAX_QUERY = 254
+
+
+@bp.get("/users")
+def lookup() -> ResponseReturnValue:
+    """Find a person by username or e-mail and show everything the helpdesk needs."""
+    query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
+    people = _people(query) if query else []
+    if query:
+        links.audit(staff(), "helpdesk.lookup", query, found=str(len(people)))
+        db.session.commit()
+    return render_template(
+        "helpdesk/users.html",
+        query=query,
+        people=[_person(username) for username in people],
+        status_labels=STATUS_LABELS,
+        connectors=extensions.connectors(),
+        limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
+    )
+
+
+@bp.post("/connections/<connection_id>/test")
+def test_connection(connection_id: str) -> ResponseReturnValue:
+    """Get a fresh token for the connection and call the connector's API with it."""
+    connection = _connection(connection_id)
+    connector = extensions.connectors().get(connection.connector)
+    if connector is None:
+        abort(404)
+    calls: list[probes.Call] = []
+    problem = None
+    try:
+        token = extensions.broker().connection_token(connection.id)
+    except ReauthenticationRequired:
+        problem = "Microsoft refused to refresh this connection: it needs to be reconnected."
+    except PortalError as error:
+        problem = error.message
+    else:
+        calls = probes.run(
+            connector,
+            token.access_token,
+            connection.username,
+            resource_urls=current_app.config["RESOURCE_URLS"],
+            http=extensions.identity().http,
+            timeout=float(current_app.config["HTTP_TIMEOUT"]),
+        )
+    outcome = "ok" if calls and all(c.ok for c in calls) else "failed"
+    links.audit(staff(), "helpdesk.test_connection", connection.id, outcome=outcome)
+    db.session.commit()
+    db.session.refresh(connection)
+    return render_template(
+        "helpdesk/test.html",
+        connection=connection,
+        connector=connector,
+        calls=calls,
+        problem=problem,
+        planned=bool(probes.plan(connector, current_app.config["RESOURCE_URLS"])),
+        status_labels=STATUS_LABELS,
+    )
+
+
+@bp.post("/connections/<connection_id>/reconnect-link")
+def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
+    """Create a reconnect link for the connection and e-mail it to its owner if SMTP is set."""
+    connection = _connection(connection_id)
+    try:
+        made = links.create(kind=links.RECONNECT, created_by=staff(), connection_id=connection.id)
+    except links.LinkRefused as refused:
+        flash(f"The link was not created: {refused}")
+        return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
+    if keepalive.send_reconnect_mail(connection, made.url):
+        flash(f"A reconnect link was e-mailed to {connection.username}.")
+    else:
+        flash("E-mail is not configured: copy the link below and send it to the person.")
+    return reveal(made)
+
+
+def _people(query: str) -> list[str]:
+    """Return the usernames matching a query: the exact account, else those starting with it."""
+    name = func.lower(Connection.username)
+    exact = select(Connection.username).where(name == query).distinct()
+    found = list(db.session.scalars(exact))
+    if not found:
+        pattern = query.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
+        prefix = select(Connection.username).where(name.like(pattern, escape="\\")).distinct()
+        found = list(db.session.scalars(prefix.limit(10)))
+    return sorted(set(found))
+
+
+def _person(username: str) -> dict[str, Any]:
+    """Return one person's connections, consent requests, failed flows and links."""
+    connections = list(
+        db.session.scalars(
+            select(Connection)
+            .where(Connection.username == username)
+            .order_by(Connection.created_at.desc())
+        )
+    )
+    return {
+        "username": username,
+        "connections": [_health(c) for c in connections],
+        "requests": _consent_requests(username),
+        "failures": _failures(username),
+        "links": links.for_person(username),
+    }
+
+
+def _health(connection: Connection) -> dict[str, Any]:
+    """Return a connection with its health, idle days and last error's diagnosis."""
+    code = connection.last_error_code or ""
+    return {
+        "row": connection,
+        "idle_days": keepalive.idle_days(connection),
+        "near_limit": keepalive.near_limit(connection),
+        "diagnosis": explain_code(code) if code else None,
+        "status_reauth": connection.status == "reauthentication_required",
+    }
+
+
+def explain_code(code: str) -> diagnosis.Diagnosis:
+    """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
+    error = None if code.upper().startswith("AADSTS") else code
+    return diagnosis.diagnose(error, code)
+
+
+def _failures(username: str) -> list[dict[str, Any]]:
+    """Return the person's recent failed sign-ins with their diagnosis."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == "flow.failed", func.lower(AuditEvent.actor) == username.lower())
+        .order_by(AuditEvent.id.desc())
+        .limit(10)
+    )
+    rows = []
+    for event in db.session.scalars(query):
+        code = str((event.detail or {}).get("code") or "")
+        rows.append({"event": event, "code": code, "diagnosis": explain_code(code)})
+    return rows
+
+
+def _consent_requests(username: str) -> list[Any]:
+    """Return the person's consent requests, when the consent-request tables exist."""
+    from app import models
+
+    request_model = getattr(models, "ConsentRequest", None)
+    requester = getattr(models, "ConsentRequester", None)
+    if request_model is None or requester is None:
+        return []
+    query = (
+        select(request_model)
+        .join(requester, requester.request_id == request_model.id)
+        .where(func.lower(requester.username) == username.lower())
+        .order_by(request_model.created_at.desc())
+        .limit(10)
+    )
+    return list(db.session.scalars(query))
+
+
+def _connection(connection_id: str) -> Connection:
+    """Return a connection by id or answer 404."""
+    connection = db.session.get(Connection, connection_id[:64])
+    if connection is None:
+        abort(404)
+    return connection

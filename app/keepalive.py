@@ -1,0 +1,142 @@
+"""Keep connections alive: refresh idle ones before Entra's 90-day inactivity limit bites."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+
+from flask import current_app
+from flask import render_template
+from sqlalchemy import and_
+from sqlalchemy import or_
+from sqlalchemy import orm
+from sqlalchemy import select
+
+from app import extensions
+from app import links
+from app.errors import PortalError
+from app.errors import ReauthenticationRequired
+from app.extensions import db
+from app.models import ACTIVE
+from app.models import Connection
+from app.models import utcnow
+
+log = logging.getLogger(__name__)
+INACTIVITY_LIMIT_DAYS = 90  # Entra's refresh tokens die after 90 days without use
+NEAR_LIMIT_DAYS = 75
+RECONNECT_LINK_DAYS = 7
+
+
+@dataclass
+class Report:
+    """What one run of the job did."""
+
+    refreshed: list[str] = field(default_factory=list)
+    flagged: list[str] = field(default_factory=list)
+    mailed: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+
+
+def idle_since(connection: Connection) -> datetime:
+    """Return when the connection's refresh token was last used (or first issued)."""
+    return links.aware(connection.last_refresh_at or connection.created_at)
+
+
+def idle_days(connection: Connection, now: datetime | None = None) -> int:
+    """Return whole days since the refresh token was last used."""
+    return ((now or utcnow()) - idle_since(connection)).days
+
+
+def near_limit(connection: Connection, now: datetime | None = None) -> bool:
+    """Tell whether a live connection is close to the 90-day inactivity limit."""
+    return connection.status == ACTIVE and idle_days(connection, now) >= NEAR_LIMIT_DAYS
+
+
+def due(days: int, now: datetime | None = None) -> list[str]:
+    """Return ids of live connections whose refresh token has been idle for `days` or more."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    query = select(Connection.id).where(
+        Connection.status == ACTIVE,
+        or_(
+            Connection.last_refresh_at < cutoff,
+            and_(Connection.last_refresh_at.is_(None), Connection.created_at < cutoff),
+        ),
+    )
+    return list(db.session.scalars(query))
+
+
+def run(days: int | None = None, now: datetime | None = None) -> Report:
+    """Refresh every idle connection; flag and mail the owners of those that cannot refresh."""
+    days = days if days is not None else int(current_app.config["KEEPALIVE_DAYS"])
+    report = Report()
+    broker = extensions.broker()
+    for connection_id in due(days, now):
+        try:
+            broker.connection_token(connection_id, force_refresh=True)
+        except ReauthenticationRequired:
+            report.flagged.append(connection_id)  # the broker marked the row (C29)
+            if reconnect_mail(connection_id, created_by="keep-alive job", background=False):
+                report.mailed.append(connection_id)
+        except PortalError as error:  # Entra or the database is down: try again next run
+            log.warning("keep-alive: %s not refreshed (%s)", connection_id, error.code)
+            report.unavailable.append(connection_id)
+        else:
+            report.refreshed.append(connection_id)
+    links.audit("keep-alive job", "jobs.keep_alive", "-", **_counts(report))
+    db.session.commit()
+    return report
+
+
+def reconnect_mail(connection_id: str, *, created_by: str, background: bool = True) -> str | None:
+    """Create a reconnect link and e-mail it to the connection's owner; return the URL."""
+    connection = db.session.get(Connection, connection_id)
+    if connection is None:
+        return None
+    made = links.create(
+        kind=links.RECONNECT,
+        created_by=created_by,
+        connection_id=connection.id,
+        days=min(RECONNECT_LINK_DAYS, int(current_app.config["LINK_MAX_DAYS"])),
+    )
+    if not send_reconnect_mail(connection, made.url, background=background):
+        return None
+    return made.url
+
+
+def send_reconnect_mail(connection: Connection, url: str, *, background: bool = True) -> bool:
+    """Queue (and, outside requests, send) the reconnect mail; False without SMTP."""
+    from app import notify
+
+    settings = notify.NotifySettings.from_config(current_app.config)
+    if not settings.smtp_url or "@" not in connection.username:
+        return False
+    # Mail only: the link in it must never reach a webhook receiver.
+    settings = dataclasses.replace(settings, webhook_urls=(), background=background)
+    engine = db.engine  # bound now: the background sender has no app context
+    notifier = notify.Notifier(lambda: orm.Session(engine, expire_on_commit=False), settings)
+    connector = extensions.connectors().get(connection.connector)
+    context = {
+        "connection": connection,
+        "connector_name": connector.name if connector else connection.connector,
+        "url": url,
+        "contact": current_app.config.get("HELPDESK_CONTACT") or "",
+    }
+    mail = notify.Mail(
+        to=connection.username,
+        subject=f"Reconnect {context['connector_name']} to keep your data tool working",
+        text=render_template("helpdesk/reconnect_mail.txt", **context),
+        html=render_template("helpdesk/reconnect_mail.html", **context),
+    )
+    notifier.publish("connection.reconnect_link", {"connection_id": connection.id}, [mail])
+    if not background:
+        notifier.run_due()
+    return True
+
+
+def _counts(report: Report) -> dict[str, str]:
+    """Return the report's counts for the audit trail."""
+    return {name: str(len(ids)) for name, ids in dataclasses.asdict(report).items()}

@@ -1,0 +1,166 @@
+"""Logs (one JSON line per request, no secrets), /metrics, and outages answered with 503."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import logs
+from app.errors import ConfigError
+
+
+def free_port() -> int:
+    """Return a loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Return the JSON log lines in captured standard error."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def samples(
+    client: FlaskClient, **headers: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Scrape /metrics and return every sample by name and labels."""
+    answer = client.get("/metrics", headers=headers)
+    assert answer.status_code == 200
+    found = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def test_one_json_line_per_request_with_its_request_id(client: FlaskClient, capsys: Any) -> None:
+    capsys.readouterr()
+    answer = client.get("/healthz")
+    lines = [x for x in json_lines(capsys.readouterr().err) if x["logger"] == "app.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["request_id"] == answer.headers["X-Request-Id"]
+    assert (line["method"], line["path"], line["status"], line["route"]) == (
+        "GET", "/healthz", 200, "/healthz"
+    )  # fmt: skip
+
+
+def test_callback_lines_have_no_query_and_secrets_are_redacted(
+    web: Any, capsys: Any, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    capsys.readouterr()
+    callback = web.entra.sign_in(web.authenticate(), "user@fabrikam.test", accept=True)
+    answer = web.callback(callback)
+    code = web.code(answer)
+    err = capsys.readouterr().err
+    secret_code = callback.split("code=")[1].split("&")[0]
+    state = web.state_of(callback)
+    for secret in (secret_code, state, code):
+        assert secret not in err
+    access = [x for x in json_lines(err) if x["logger"] == "app.access"]
+    assert any(x["path"] == "/auth/callback" for x in access)
+    assert all("?" not in x["path"] for x in access)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlX2hlcmU here",
+        "code ccp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA used",
+        "GET /auth/callback?code=abc123&state=xyz789 HTTP/1.1",
+        "body {'refresh_token': '1.ARsecretvalue', 'client_secret': 'pw'}",
+        "Authorization: Bearer sometoken",
+        "opaque 1.ARAbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQr",
+    ],
+)
+def test_redact_hides_every_kind_of_secret(text: str) -> None:
+    cleaned = logs.redact(text)
+    for secret in (
+        "eyJzdWIi", "AAAAAAAAAAAAAAAA", "abc123", "xyz789", "secretvalue", "'pw'", "sometoken",
+        "AbCdEfGhIjKlMnOp",
+    ):  # fmt: skip
+        assert secret not in cleaned
+
+
+def test_redact_keeps_ordinary_text() -> None:
+    text = "connection 3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c refreshed in 12 ms (status=200)"
+    assert logs.redact(text) == text
+
+
+def test_log_levels_per_module(make_portal: Any) -> None:
+    make_portal(LOG_LEVELS="app.tokens=DEBUG,msal=INFO")
+    assert logging.getLogger("app.tokens").level == logging.DEBUG
+    assert logging.getLogger("msal").level == logging.INFO
+    make_portal(LOG_LEVELS="app.tokens=NOTSET,msal=WARNING")
+    with pytest.raises(ConfigError):
+        make_portal(LOG_LEVELS="app.tokens=LOUD")
+
+
+def test_metrics_count_what_the_test_did(client: FlaskClient, connect: Any, entra: Any) -> None:
+    _, code = connect()
+    before = samples(client)
+    for _ in range(3):
+        assert (
+            client.post("/api/v1/token", headers={"Authorization": f"Bearer {code}"}).status_code
+            == 200
+        )
+    assert (
+        client.post("/api/v1/token", headers={"Authorization": "Bearer ccp_nope"}).status_code
+        == 401
+    )
+    after = samples(client)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    route = {"route": "/api/v1/token", "method": "POST"}
+    assert delta("ccp_http_requests_total", status="200", **route) == 3
+    assert delta("ccp_http_requests_total", status="401", **route) == 1
+    assert delta("ccp_token_api_seconds_count", status="200") == 3
+    assert delta("ccp_token_api_seconds_count", status="401") == 1
+
+
+def test_metrics_count_refreshes(client: FlaskClient, connect: Any, entra: Any) -> None:
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    _, code = connect()
+    before = samples(client)
+    assert (
+        client.post("/api/v1/token", headers={"Authorization": f"Bearer {code}"}).status_code == 200
+    )
+    after = samples(client)
+    key = ("ccp_refreshes_total", (("result", "ok"),))
+    assert after[key] - before.get(key, 0.0) == 1
+
+
+def test_metrics_token(make_portal: Any) -> None:
+    client = make_portal(METRICS_TOKEN="scrape-me-please").test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert samples(client, Authorization="Bearer scrape-me-please")
+    assert "Set-Cookie" not in client.get("/metrics").headers
+
+
+def test_redis_down_answers_503_quickly(make_portal: Any) -> None:
+    portal: Flask = make_portal(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    client = portal.test_client()
+    started = time.monotonic()
+    answer = client.post("/api/v1/token", headers={"Authorization": "Bearer ccp_x"})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"]
+    assert answer.get_json()["error"] == "temporarily_unavailable"
+    page = client.get("/")
+    assert page.status_code == 503
+    assert "not answering" in page.get_data(as_text=True)
+    assert client.get("/readyz").status_code == 503
+    assert time.monotonic() - started < 3
