@@ -1,0 +1,107 @@
+"""`consent-portal serve`: gunicorn with two workers refreshes an expired connection once (C31)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+pytestmark = pytest.mark.slow
+CALLERS = 20
+
+
+def free_port() -> int:
+    """Return a port that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(app: Flask, tmp_path: Path) -> Iterator[str]:
+    """Run `consent-portal serve --workers 2` on the app's database and instance folder."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "PORTAL_INSTANCE_PATH": app.instance_path,
+        "PORTAL_DATABASE_URL": app.config["DATABASE_URL"],
+        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORTAL_AUTHORITY_HOST": app.config["AUTHORITY_HOST"],
+        "PORTAL_CLIENT_ID": app.config["CLIENT_ID"],
+        "PORTAL_CLIENT_SECRET": app.config["CLIENT_SECRET"],
+        "PORTAL_CA_FILE": app.config["CA_FILE"],
+        "PORTAL_RATELIMIT_TOKEN": "100000/minute",
+        "PORTAL_RATELIMIT_IP": "100000/minute",
+    }
+    script = Path(sys.executable).parent / "consent-portal"
+    command = [str(script), "serve", "--port", str(port), "--workers", "2"]
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait for /healthz, failing fast if gunicorn died."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "gunicorn exited during start-up"
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    pytest.fail("gunicorn did not answer /healthz within 60 s")
+
+
+def test_twenty_callers_over_two_workers_cause_one_refresh(
+    served: str, entra: Any, connect: Any, tmp_path: Path
+) -> None:
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    _, code = connect("onedrive", "user@fabrikam.test")
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599})
+    entra.control("DELETE", "/_emulator/requests")
+    barrier = threading.Barrier(CALLERS)
+    answers: list[requests.Response] = []
+
+    def call() -> None:
+        with requests.Session() as http:  # one connection per caller, as separate tools would
+            barrier.wait()
+            answers.append(
+                http.post(
+                    f"{served}/api/v1/token",
+                    headers={"Authorization": f"Bearer {code}"},
+                    timeout=60,
+                )
+            )
+
+    callers = [threading.Thread(target=call) for _ in range(CALLERS)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+
+    assert [a.status_code for a in answers] == [200] * CALLERS, [a.text for a in answers]
+    tokens = {a.json()["access_token"] for a in answers}
+    assert len(tokens) == 1, "every caller gets the one refreshed token"
+    refreshes = entra.request_log(endpoint="token", grant_type="refresh_token")
+    assert len(refreshes) == 1
+    booted = (tmp_path / "gunicorn.log").read_text()
+    assert booted.count("Booting worker with pid") == 2, booted[-2000:]
+    assert json.loads(answers[0].text)["connector"] == "onedrive"
