@@ -33,6 +33,7 @@ logconfig_dict = {
             "stream": "ext://sys.stderr",
         }
     },
+    "root": {"level": "INFO", "handlers": []},  # the app installs its own (app/logs.py)
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},

@@ -10,6 +10,7 @@ import click
 from flask import Flask
 from flask import current_app
 from flask import has_app_context
+from flask.cli import ScriptInfo
 
 from app import links
 
@@ -24,7 +25,8 @@ def _portal() -> Iterator[Flask]:
         return
     from app import create_app
 
-    app = create_app()
+    info = click.get_current_context().find_object(ScriptInfo)  # flask --app, test runners
+    app = info.load_app() if info is not None else create_app()
     with app.app_context(), app.test_request_context(base_url=app.config["PUBLIC_URL"]):
         yield app
 

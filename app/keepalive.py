@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
-from flask import render_template
 from sqlalchemy import and_
 from sqlalchemy import or_
 from sqlalchemy import orm
@@ -128,13 +128,18 @@ def send_reconnect_mail(connection: Connection, url: str, *, background: bool = 
     mail = notify.Mail(
         to=connection.username,
         subject=f"Reconnect {context['connector_name']} to keep your data tool working",
-        text=render_template("helpdesk/reconnect_mail.txt", **context),
-        html=render_template("helpdesk/reconnect_mail.html", **context),
+        text=_render("helpdesk/reconnect_mail.txt", context),
+        html=_render("helpdesk/reconnect_mail.html", context),
     )
     notifier.publish("connection.reconnect_link", {"connection_id": connection.id}, [mail])
     if not background:
         notifier.run_due()
     return True
+
+
+def _render(name: str, context: dict[str, Any]) -> str:
+    """Render a mail template without the page globals (the job runs outside any request)."""
+    return current_app.jinja_env.get_template(name).render(**context)
 
 
 def _counts(report: Report) -> dict[str, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+from flask import Flask
+from flask.cli import ScriptInfo
 
 
 @click.group("keys")
@@ -10,11 +12,14 @@ def keys_group() -> None:
     """Manage the encryption keys of stored connections."""
 
 
-def _app():  # type: ignore[no-untyped-def]
-    """Build the app without the start-up key check (rotation is how the check is satisfied)."""
+def _app() -> Flask:
+    """Return the app of `flask --app`, or build one without the start-up key check."""
     from app import create_app
 
-    return create_app({"KEY_CHECK": False})
+    info = click.get_current_context().find_object(ScriptInfo)
+    if info is not None:
+        return info.load_app()
+    return create_app({"KEY_CHECK": False})  # rotation is how the check gets satisfied
 
 
 @keys_group.command("status")

@@ -40,6 +40,8 @@ SECRET_NAMES = (
     r"password|secret|token|api_key|key|authorization|cookie|session|sid"
 )
 PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Binary values (session blobs, sealed caches in DEBUG SQL output) are never worth logging.
+    (re.compile(r"\bb'(?:[^'\\]|\\.)*'" + r'|\bb"(?:[^"\\]|\\.)*"'), "b'[redacted]'"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
     (re.compile(r"ccp_[A-Za-z0-9_-]{4,}"), "ccp_" + REDACTED),
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 " + REDACTED),
@@ -164,22 +166,30 @@ def _pairs(spec: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def configure(level: str = "INFO", levels: Mapping[str, str] | None = None) -> None:
-    """Install the JSON handler on the root logger once per process and set levels."""
+def install() -> None:
+    """Install the JSON handler on the root logger, once per process."""
     root = logging.getLogger()
     if not any(getattr(h, MARKER, False) for h in root.handlers):
         root.addHandler(handler())
-    level = str(level or "INFO").upper()
-    if level not in LEVELS:
-        raise ConfigError(f"PORTAL_LOG_LEVEL must be one of {', '.join(LEVELS)}")
-    root.setLevel(level)
-    for name, quiet in (QUIET | dict(levels or {})).items():
-        logging.getLogger(name).setLevel(quiet)
+
+
+def configure(level: str | None, levels: Mapping[str, str], defaults: bool = True) -> None:
+    """Set the root level (INFO unless given) and per-module levels; quiet chatty libraries."""
+    install()
+    if level is not None or defaults:
+        level = str(level or "INFO").upper()
+        if level not in LEVELS:
+            raise ConfigError(f"PORTAL_LOG_LEVEL must be one of {', '.join(LEVELS)}")
+        logging.getLogger().setLevel(level)
+    for name, chosen in ((QUIET if defaults else {}) | dict(levels)).items():
+        logging.getLogger(name).setLevel(chosen)
 
 
 def init_app(app: Flask) -> None:
     """Configure logging from PORTAL_LOG_LEVEL / PORTAL_LOG_LEVELS and log one line per request."""
-    configure(app.config.get("LOG_LEVEL") or "INFO", parse_levels(app.config.get("LOG_LEVELS")))
+    level = app.config.get("LOG_LEVEL") or None
+    # Tests set their own levels (the DEBUG secret scan); only explicit settings apply there.
+    configure(level, parse_levels(app.config.get("LOG_LEVELS")), defaults=not app.testing)
     app.before_request(_start_clock)
     app.after_request(_access_line)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import requests
@@ -20,6 +21,10 @@ GRAPH_READS = {
     "onedrive": "/v1.0/me/drive/root/children",
     "outlook": "/v1.0/me/messages?$top=1",
 }
+# Graph answers /me only with one of these; the connectors' own scopes do not include them.
+PROFILE_SCOPES = frozenset(
+    {"User.Read", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
+)
 XML_CODE = re.compile(r"<Code>([A-Za-z0-9]{1,80})</Code>")
 
 
@@ -35,12 +40,16 @@ class Call:
     explanation: str
 
 
-def plan(connector: Connector, resource_urls: Mapping[str, str]) -> list[tuple[str, str]]:
+def plan(
+    connector: Connector, resource_urls: Mapping[str, str], scopes: Sequence[str] = ()
+) -> list[tuple[str, str]]:
     """Return (name, url) of the calls that test this connector, or [] when none is known."""
     base = str(resource_urls.get(connector.resource) or "").rstrip("/")
     if connector.resource == GRAPH:
         base = base or GRAPH
-        calls = [("Microsoft Graph: your profile (/me)", f"{base}/v1.0/me")]
+        calls = []
+        if any(s.rsplit("/", 1)[-1] in PROFILE_SCOPES for s in scopes):
+            calls.append(("Microsoft Graph: profile (/me)", f"{base}/v1.0/me"))
         read = GRAPH_READS.get(connector.id)
         if read:
             calls.append((f"{connector.name}: read", f"{base}{read}"))
@@ -57,6 +66,7 @@ def run(
     access_token: str,
     username: str,
     *,
+    scopes: Sequence[str],
     resource_urls: Mapping[str, str],
     http: requests.Session,
     timeout: float,
@@ -66,7 +76,7 @@ def run(
     if connector.resource == STORAGE:
         headers["x-ms-version"] = STORAGE_VERSION
     results = []
-    for name, url in plan(connector, resource_urls):
+    for name, url in plan(connector, resource_urls, scopes):
         results.append(_call(connector, name, url, headers, username, http, timeout))
     return results
 

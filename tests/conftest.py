@@ -263,13 +263,20 @@ def encodings(secret: str) -> set[bytes]:
 
 
 def find_leaks(secrets_issued: set[str], base: Path) -> set[str]:
-    """Return the files under base (logs, databases) that contain an issued secret or a code."""
+    """Return where (file, and for logs the line's logger) an issued secret or a code appears."""
     needles = {form for s in secrets_issued if len(s) >= 16 for form in encodings(s)}
     leaks: set[str] = set()
     for path in base.rglob("*"):
         if not path.is_file() or not path.name.endswith((".log", ".db", ".db-wal", ".sqlite")):
             continue
         data = path.read_bytes()
-        if CODE_PATTERN.search(data) or any(needle in data for needle in needles):
-            leaks.add(str(path.relative_to(base)))
+        if not (CODE_PATTERN.search(data) or any(needle in data for needle in needles)):
+            continue
+        where = str(path.relative_to(base))
+        if path.suffix == ".log":  # name the loggers (never the secret) to make the leak findable
+            for number, line in enumerate(data.splitlines(), 1):
+                if CODE_PATTERN.search(line) or any(needle in line for needle in needles):
+                    leaks.add(f"{where}:{number} {line.split(b' ', 2)[:2]!r}")
+        else:
+            leaks.add(where)
     return leaks

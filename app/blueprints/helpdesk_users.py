@@ -80,6 +80,7 @@ def test_connection(connection_id: str) -> ResponseReturnValue:
             connector,
             token.access_token,
             connection.username,
+            scopes=connection.scope_list,
             resource_urls=current_app.config["RESOURCE_URLS"],
             http=extensions.identity().http,
             timeout=float(current_app.config["HTTP_TIMEOUT"]),

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
+
+# The production combination runs too when CI provides PostgreSQL (with Redis sessions).
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 
 
 def test_connector_list_links_every_connector(web: Any) -> None:
@@ -116,3 +121,27 @@ def _first_connection_id(app: Flask) -> str:
 
     with app.app_context():
         return str(db.session.scalars(select(Connection.id)).first())
+
+
+def test_refused_refresh_gives_a_working_reauthenticate_url(
+    web: Any, entra: Any, app: Flask
+) -> None:
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    code = web.code(web.connect("onedrive", "user@fabrikam.test"))
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599})
+    entra.control(
+        "POST", "/_emulator/refresh-tokens/revoke", json={"username": "user@fabrikam.test"}
+    )
+    tool = app.test_client()
+    refused = tool.post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["error"] == "reauthentication_required"
+    path = urlsplit(body["reauthenticate_url"]).path
+    page = web.client.get(path).get_data(as_text=True)
+    assert "Reconnect OneDrive" in page and "no longer accepts" in page
+    start = web.client.post(path, data={"csrf_token": web.csrf(path)})
+    done = web.callback(entra.sign_in(start.headers["Location"], "user@fabrikam.test"))
+    assert done.status_code == 303
+    again = tool.post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
+    assert again.status_code == 200, again.get_data(as_text=True)

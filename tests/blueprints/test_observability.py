@@ -98,12 +98,15 @@ def test_redact_keeps_ordinary_text() -> None:
 
 
 def test_log_levels_per_module(make_portal: Any) -> None:
+    saved = {n: logging.getLogger(n).level for n in ("app.tokens", "msal")}
     make_portal(LOG_LEVELS="app.tokens=DEBUG,msal=INFO")
     assert logging.getLogger("app.tokens").level == logging.DEBUG
     assert logging.getLogger("msal").level == logging.INFO
     make_portal(LOG_LEVELS="app.tokens=NOTSET,msal=WARNING")
     with pytest.raises(ConfigError):
         make_portal(LOG_LEVELS="app.tokens=LOUD")
+    for name, level in saved.items():  # the run's DEBUG secret scan needs them back
+        logging.getLogger(name).setLevel(level)
 
 
 def test_metrics_count_what_the_test_did(client: FlaskClient, connect: Any, entra: Any) -> None:
@@ -159,7 +162,8 @@ def test_redis_down_answers_503_quickly(make_portal: Any) -> None:
     assert answer.status_code == 503
     assert answer.headers["Retry-After"]
     assert answer.get_json()["error"] == "temporarily_unavailable"
-    page = client.get("/")
+    client.set_cookie("ccp_session", "a" * 32)  # a returning person: their session is in Redis
+    page = client.get("/connections")
     assert page.status_code == 503
     assert "not answering" in page.get_data(as_text=True)
     assert client.get("/readyz").status_code == 503
