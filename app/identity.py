@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from urllib3.util.retry import Retry
 
+from app import msal_logs
 from app.connectors import MSA_TENANT
 from app.connectors import RESERVED_SCOPES
 from app.connectors import Connector
@@ -166,6 +167,7 @@ class Identity:
     """Talks to Entra (or the emulator) through MSAL; plain values in and out."""
 
     def __init__(self, settings: IdentitySettings) -> None:
+        msal_logs.install()
         self.settings = settings
         self.http = make_http_client(settings.ca_file or None, settings.http_timeout)
         self._credential: Any = None

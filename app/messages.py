@@ -9,7 +9,7 @@ from app.consent import STATUS_LABELS
 from app.models import APPROVED
 from app.models import DENIED
 from app.models import ConsentRequest
-from app.notify import Mail
+from app.senders import Mail
 
 PORTAL = "Connector Consent Portal"
 

@@ -8,32 +8,26 @@ so several workers never send the same delivery twice.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-import smtplib
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote
-from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app import senders
 from app.consent import DB
 from app.models import PENDING
 from app.models import Delivery
 from app.models import utcnow
+from app.senders import Mail
 
 log = logging.getLogger(__name__)
 SENT = "sent"
@@ -49,16 +43,6 @@ EVENTS = (
     "connection.created",
     "connection.reauthentication_required",
 )
-
-
-@dataclass(frozen=True)
-class Mail:
-    """One e-mail: recipient, subject, plain text and HTML."""
-
-    to: str
-    subject: str
-    text: str
-    html: str
 
 
 @dataclass(frozen=True)
@@ -87,11 +71,6 @@ class NotifySettings:
             backoff=float(config.get("NOTIFY_BACKOFF") or 2.0),
             background=str(config.get("NOTIFY_MODE") or "thread") != "manual",
         )
-
-
-def signature(secret: str, body: bytes) -> str:
-    """Return the X-Portal-Signature value: sha256=<hex HMAC-SHA256 of the body>."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class Notifier:
@@ -130,7 +109,7 @@ class Notifier:
         try:
             with self._sessions() as db, db.begin():
                 count = self.queue(db, event, data, mails)
-        except Exception:  # noqa: BLE001 - bookkeeping must never fail the caller
+        except Exception:  # bookkeeping must never fail the caller
             log.exception("could not queue %s", event)
             return
         if count:
@@ -156,7 +135,7 @@ class Notifier:
             try:
                 self.run_due()
                 wait = self._next_due()
-            except Exception:  # noqa: BLE001 - the database went away: try again on the next kick
+            except Exception:  # the database went away: try again on the next kick
                 log.exception("notification sender failed")
                 wait = None
             with self._lock:
@@ -208,11 +187,12 @@ class Notifier:
         """Send once and record the outcome, scheduling a retry with backoff on failure."""
         try:
             if delivery.channel == "webhook":
-                self._send_webhook(delivery)
+                body = delivery.payload | {"delivery": delivery.id}
+                senders.post_webhook(delivery.target, delivery.event, body, self.settings)
             else:
-                self._send_mail(delivery.payload)
+                senders.send_mail(delivery.payload, self.settings)
             values: dict[str, Any] = {"status": SENT, "delivered_at": utcnow(), "last_error": None}
-        except Exception as error:  # noqa: BLE001 - any failure is retried, then logged
+        except Exception as error:  # any failure is retried, then logged
             problem = f"{type(error).__name__}: {str(error)[:200]}"
             log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.event, problem)
             delay = min(MAX_BACKOFF, self.settings.backoff * 2 ** (delivery.attempts - 1))
@@ -224,47 +204,6 @@ class Notifier:
             }
         with self._sessions() as db, db.begin():
             db.execute(update(Delivery).where(Delivery.id == delivery.id).values(**values))
-
-    def _send_webhook(self, delivery: Delivery) -> None:
-        """POST the event as JSON with a timestamp and an HMAC signature."""
-        body = json.dumps(
-            delivery.payload | {"delivery": delivery.id}, separators=(",", ":"), sort_keys=True
-        ).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "connector-consent-portal",
-            "X-Portal-Event": delivery.event,
-            "X-Portal-Delivery": str(delivery.id),
-            "X-Portal-Timestamp": str(int(time.time())),
-        }
-        if self.settings.webhook_secret:
-            headers["X-Portal-Signature"] = signature(self.settings.webhook_secret, body)
-        response = requests.post(
-            delivery.target, data=body, headers=headers, timeout=self.settings.timeout
-        )
-        if not 200 <= response.status_code < 300:
-            raise RuntimeError(f"HTTP {response.status_code}")
-
-    def _send_mail(self, payload: Mapping[str, Any]) -> None:
-        """Send one e-mail over SMTP (smtp:// with optional STARTTLS, or smtps://)."""
-        message = EmailMessage()
-        message["From"] = self.settings.mail_from
-        message["To"] = str(payload["to"])
-        message["Subject"] = str(payload["subject"])
-        message.set_content(str(payload["text"]))
-        message.add_alternative(str(payload["html"]), subtype="html")
-        url = urlsplit(self.settings.smtp_url)
-        host, timeout = url.hostname or "localhost", self.settings.timeout
-        if url.scheme == "smtps":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=timeout)
-        else:
-            client = smtplib.SMTP(host, url.port or 25, timeout=timeout)
-        with client:
-            if url.scheme == "smtp" and "starttls" in url.query:
-                client.starttls()
-            if url.username:
-                client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(message)
 
 
 def _mail(mail: Mail) -> dict[str, str]:

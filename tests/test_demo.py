@@ -1,4 +1,4 @@
-"""`consent-portal demo` starts the emulator and the portal, prints the accounts, stops on Ctrl-C."""
+"""`consent-portal demo` runs the emulator and the portal, lists the accounts, stops on Ctrl-C."""
 
 from __future__ import annotations
 

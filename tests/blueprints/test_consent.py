@@ -42,6 +42,8 @@ NORTHWIND = "b5d8e1f3-6a2c-4d7e-9b0a-1c3e5f7a9d2b"
 SITES = "https://graph.microsoft.com/Sites.Read.All"
 SECRET = "webhook-test-secret"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# The main paths also run on PostgreSQL and Redis sessions when those are configured.
+ALL_BACKENDS = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 
 
 # -- receivers: a real SMTP server and a webhook endpoint ------------------------------------
@@ -228,6 +230,7 @@ def deliver(app: Flask, now: float | None = None) -> int:
 # -- the main path ---------------------------------------------------------------------------
 
 
+@ALL_BACKENDS
 def test_blocked_user_asks_admin_approves_and_user_connects(
     app: Flask, person: Any, mailbox: Any, hook: Hook, entra: Any
 ) -> None:
@@ -322,6 +325,7 @@ def test_failure_after_approval_shows_the_diagnosis_not_another_request(
     assert len(rows(app, ConsentRequest)) == 1
 
 
+@ALL_BACKENDS
 def test_deny_with_reason_then_ask_again_and_expiry(
     app: Flask, person: Any, mailbox: Any, hook: Hook
 ) -> None:
@@ -414,6 +418,7 @@ def test_personal_accounts_are_told_there_is_no_admin_consent(app: Flask, person
 # -- forged and failed admin-consent returns (C13, C14) --------------------------------------
 
 
+@ALL_BACKENDS
 def test_forged_admin_consent_returns_record_nothing(app: Flask, person: Any) -> None:
     """No state, someone else's state, admin_consent=True alone, another tenant: nothing stored."""
     user = person("user@contoso.test")

@@ -1,0 +1,1 @@
+"""Performance ratios of the portal under its production gunicorn configuration (make bench)."""

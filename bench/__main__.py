@@ -1,0 +1,390 @@
+"""`python -m bench`: run the portal under gunicorn against the emulator and measure ratios.
+
+Each figure is a ratio of two numbers measured in the same run, printed with both raw numbers
+and written to docs/performance.md. The load generator runs in a separate process (threads with
+keep-alive `requests` sessions) so it never shares the portal's CPU budget inside one process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import requests
+import sqlalchemy
+
+from bench.loadgen import CSRF
+from bench.loadgen import load_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(Path(sys.executable).parent / "consent-portal")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+WORKERS, THREADS = 2, 8
+
+
+def free_port() -> int:
+    """Return a free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the load generator (a separate process) -------------------------------------------------
+
+
+def load(
+    base: str, path: str, method: str = "GET", expect: int = 200, **kw: Any
+) -> dict[str, float]:
+    """Measure throughput and latency percentiles from a separate process."""
+    spec = {"base": base, "path": path, "method": method, "expect": expect,
+            "clients": kw.get("clients", CLIENTS), "seconds": kw.get("seconds", SECONDS),
+            "codes": kw.get("codes"), "csrf_from": kw.get("csrf_from")}  # fmt: skip
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(target=load_worker, args=(spec, queue))
+    started = time.monotonic()
+    process.start()
+    count, latencies, errors = queue.get(timeout=spec["seconds"] + 120)
+    process.join()
+    elapsed = time.monotonic() - started - 0.0
+    latencies.sort()
+    return {
+        "rps": count / spec["seconds"],
+        "p50": _pct(latencies, 50) * 1000,
+        "p95": _pct(latencies, 95) * 1000,
+        "errors": errors,
+        "count": count,
+        "elapsed": elapsed,
+    }
+
+
+def _pct(values: list[float], p: float) -> float:
+    """Return the p-th percentile of sorted values."""
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+# -- the portal and its data ---------------------------------------------------------------
+
+
+class Portal:
+    """`consent-portal serve` with the production gunicorn configuration."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start gunicorn and wait for /healthz."""
+        env = os.environ | self.env | {"PORTAL_INSTANCE_PATH": str(self.folder),
+                                       "PORTAL_LOG_LEVEL": "WARNING"}  # fmt: skip
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        with open(self.folder.parent / "portal.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--port", str(self.port), "--workers", str(WORKERS)],
+                env=env | {"PORTAL_THREADS": str(THREADS)}, stdout=log, stderr=log,
+                start_new_session=True,
+            )  # fmt: skip
+        for _ in range(200):
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("the portal did not start; see portal.log")
+
+    def stop(self) -> None:
+        """Stop gunicorn."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=40)
+
+    def worker_rss_mb(self) -> float:
+        """Return the mean resident memory of the workers in MB."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = children.read_text().split()
+        sizes = []
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        return statistics.mean(sizes)
+
+
+def connect_one(portal: Portal, entra: Any, connector: str, username: str) -> str:
+    """Sign in through the portal's pages and return the connection code."""
+    browser = requests.Session()
+    page = browser.get(f"{portal.url}/connectors/{connector}", timeout=10).text
+    token = CSRF.search(page).group(1)  # type: ignore[union-attr]
+    answer = browser.post(
+        f"{portal.url}/connectors/{connector}/authenticate",
+        data={"csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    callback = entra.sign_in(answer.headers["Location"], username)
+    done = browser.get(callback.replace("http://127.0.0.1/", f"{portal.url}/", 1),
+                       allow_redirects=False, timeout=30)  # fmt: skip
+    if not callback.startswith(portal.url):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(callback)
+        done = browser.get(
+            f"{portal.url}{parts.path}?{parts.query}", allow_redirects=False, timeout=30
+        )
+    shown = browser.get(portal.url + done.headers["Location"], timeout=10).text
+    return re.search(r'id="connection-code"[^>]*value="(ccp_[^"]+)"', shown).group(1)  # type: ignore[union-attr]
+
+
+def seed(
+    engine: sqlalchemy.Engine, vault: Any, template_id: str, count: int, prefix: str
+) -> list[str]:
+    """Copy one real connection `count` times (each with its own id, code and ciphertext)."""
+    from app.models import Connection
+
+    table = Connection.__table__
+    with engine.connect() as conn:
+        template = dict(
+            conn.execute(table.select().where(table.c.id == template_id)).one()._mapping
+        )
+    plaintext = vault.open(template_id, template["key_id"], bytes(template["sealed_cache"]))
+    codes, rows = [], []
+    for n in range(count):
+        row_id = f"{prefix}-{n:06d}-{secrets.token_hex(4)}"
+        code = vault.new_code()
+        kid, sealed = vault.seal(row_id, plaintext)
+        rows.append(template | {"id": row_id, "code_hash": vault.hash_code(code), "key_id": kid,
+                                "sealed_cache": sealed, "tenant_id": f"{prefix}-{n}"})  # fmt: skip
+        codes.append(code)
+        if len(rows) == 5000:
+            with engine.begin() as conn:
+                conn.execute(table.insert(), rows)
+            rows = []
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+    return codes
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Run every measurement and write docs/performance.md."""
+    from app.vault import Vault
+    from entra_emulator import serve
+
+    work = Path(tempfile.mkdtemp(prefix="ccp-bench-"))
+    pg, rd = os.environ.get("PORTAL_TEST_DATABASE_URL"), os.environ.get("PORTAL_TEST_REDIS_URL")
+    schema = None
+    if pg:
+        schema = f"bench_{secrets.token_hex(4)}"
+        admin = sqlalchemy.create_engine(pg)
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+        database = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
+    else:
+        database = f"sqlite:///{work / 'portal.db'}"
+    keys = f"b1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+    hash_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    vault = Vault.from_config(keys, hash_key)
+    results: list[tuple[str, float, str, str, str]] = []
+
+    def figure(name: str, ratio: float, raw: str, goal: str, ok: bool) -> None:
+        results.append((name, ratio, raw, goal, "met" if ok else "MISSED"))
+        print(
+            f"{name:<58} {ratio:7.2f}  ({raw})  goal {goal}: {'met' if ok else 'MISSED'}",
+            flush=True,
+        )
+
+    with serve(port=0, http_port=0, state_dir=work / "entra") as entra:
+        settings = entra.portal_settings()
+        env = {
+            "PORTAL_DATABASE_URL": database, "PORTAL_AUTHORITY_HOST": settings["AUTHORITY_HOST"],
+            "PORTAL_CA_FILE": str(settings["CA_FILE"]), "PORTAL_CLIENT_ID": settings["CLIENT_ID"],
+            "PORTAL_CLIENT_SECRET": settings["CLIENT_SECRET"],
+            "PORTAL_RESOURCE_URLS": json.dumps(settings["RESOURCE_URLS"]),
+            "PORTAL_ENCRYPTION_KEYS": keys, "PORTAL_HASH_KEY": hash_key,
+            "PORTAL_SECRET_KEY": secrets.token_urlsafe(40),
+            "PORTAL_RATELIMIT_TOKEN": "10000000/minute", "PORTAL_RATELIMIT_IP": "10000000/minute",
+            "PORTAL_LAST_USED_RESOLUTION": "3600",
+        }  # fmt: skip
+        if rd:
+            env["PORTAL_REDIS_URL"] = rd
+        portal = Portal(env, work / "instance")
+        env["PORTAL_PUBLIC_URL"] = portal.url
+        portal.start()
+        engine = sqlalchemy.create_engine(database)
+        try:
+            code = connect_one(portal, entra, "onedrive", "user@fabrikam.test")
+            entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+            expired_code = connect_one(portal, entra, "outlook", "user@fabrikam.test")
+            entra.control(
+                "POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599}
+            )
+            from app.models import Connection
+
+            with engine.connect() as conn:
+                ids = dict(
+                    conn.execute(sqlalchemy.select(Connection.connector, Connection.id)).all()
+                )
+
+            # 1. token API on a cached token vs a no-op endpoint of the same app
+            noop = load(portal.url, "/healthz")
+            token = load(portal.url, "/api/v1/token", "POST", codes=[code])
+            figure("token API (cached) vs no-op, throughput", token["rps"] / noop["rps"],
+                   f"{token['rps']:.0f} vs {noop['rps']:.0f} req/s", ">= 0.5",
+                   token["rps"] / noop["rps"] >= 0.5)  # fmt: skip
+
+            # 7. sign-in redirect vs no-op
+            signin = load(portal.url, "/sign-in", "POST", expect=303, csrf_from="/sign-in")
+            figure("sign-in redirect vs no-op, throughput", signin["rps"] / noop["rps"],
+                   f"{signin['rps']:.0f} vs {noop['rps']:.0f} req/s", ">= 0.6",
+                   signin["rps"] / noop["rps"] >= 0.6)  # fmt: skip
+
+            # 4. invalid codes vs valid: no timing oracle
+            invalid = [vault.new_code() for _ in range(64)]
+            bad = load(portal.url, "/api/v1/token", "POST", expect=401, codes=invalid)
+            good = load(portal.url, "/api/v1/token", "POST", codes=[code])
+            figure("invalid vs valid codes, throughput", bad["rps"] / good["rps"],
+                   f"{bad['rps']:.0f} vs {good['rps']:.0f} req/s", ">= 1.0",
+                   bad["rps"] / good["rps"] >= 1.0)  # fmt: skip
+            figure("invalid vs valid codes, p50", bad["p50"] / good["p50"],
+                   f"{bad['p50']:.1f} vs {good['p50']:.1f} ms", "0.9-1.1",
+                   0.9 <= bad["p50"] / good["p50"] <= 1.1)  # fmt: skip
+
+            # 2. 100 vs 100,000 connections
+            small_codes = seed(engine, vault, ids["onedrive"], 99, "s") + [code]
+            small = load(portal.url, "/api/v1/token", "POST", codes=small_codes)
+            small_rss = portal.worker_rss_mb()
+            seed(engine, vault, ids["onedrive"], 99_900, "l")
+            large = load(portal.url, "/api/v1/token", "POST", codes=small_codes)
+            large_rss = portal.worker_rss_mb()
+            figure("p50 at 100,000 connections vs 100", large["p50"] / small["p50"],
+                   f"{large['p50']:.1f} vs {small['p50']:.1f} ms", "<= 1.2",
+                   large["p50"] / small["p50"] <= 1.2)  # fmt: skip
+            figure("p95 at 100,000 connections vs 100", large["p95"] / small["p95"],
+                   f"{large['p95']:.1f} vs {small['p95']:.1f} ms", "<= 1.5",
+                   large["p95"] / small["p95"] <= 1.5)  # fmt: skip
+            figure("worker memory at 100,000 connections vs 100", large_rss / small_rss,
+                   f"{large_rss:.0f} vs {small_rss:.0f} MB", "<= 1.1",
+                   large_rss / small_rss <= 1.1)  # fmt: skip
+
+            # 5. upstream refreshes per 50 concurrent calls on one expired connection
+            entra.control("DELETE", "/_emulator/requests")
+            barrier = threading.Barrier(50)
+            answers: list[int] = []
+
+            def call() -> None:
+                barrier.wait()
+                headers = {"Authorization": f"Bearer {expired_code}"}
+                answer = requests.post(f"{portal.url}/api/v1/token", headers=headers, timeout=60)
+                answers.append(answer.status_code)
+
+            threads = [threading.Thread(target=call) for _ in range(50)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            upstream = len(entra.request_log(endpoint="token", grant_type="refresh_token"))
+            figure("upstream refreshes per 50 concurrent calls (one connection)", upstream,
+                   f"{upstream} refresh, {answers.count(200)}/50 answered 200", "exactly 1",
+                   upstream == 1 and answers.count(200) == 50)  # fmt: skip
+
+            # 6 and 3. refreshes with 200 ms emulator latency; /healthz p95 meanwhile vs idle
+            entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+            expiring = connect_one(portal, entra, "sharepoint", "user@fabrikam.test")
+            entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+            with engine.connect() as conn:
+                sp = conn.execute(sqlalchemy.select(Connection.id).where(
+                    Connection.connector == "sharepoint")).scalar_one()  # fmt: skip
+            refresh_codes = seed(engine, vault, sp, 4000, "r") + [expiring]
+            idle = load(portal.url, "/healthz", clients=2)
+            entra.control(
+                "POST", "/_emulator/faults", json={"endpoint": "token", "latency_ms": 200}
+            )
+            theoretical = WORKERS * THREADS / 0.2
+            results_box: dict[str, Any] = {}
+            busy_thread = threading.Thread(target=lambda: results_box.update(
+                r=load(portal.url, "/api/v1/token", "POST", codes=refresh_codes,
+                       clients=WORKERS * THREADS * 2)))  # fmt: skip
+            busy_thread.start()
+            time.sleep(1.5)
+            busy = load(portal.url, "/healthz", clients=2, seconds=max(1.0, SECONDS - 2))
+            busy_thread.join()
+            entra.control("DELETE", "/_emulator/faults")
+            refreshed = results_box["r"]
+            figure("refreshes at 200 ms latency vs theoretical concurrency",
+                   refreshed["rps"] / theoretical,
+                   f"{refreshed['rps']:.1f} vs {theoretical:.0f} req/s "
+                   f"({WORKERS} workers x {THREADS} threads / 0.2 s)", ">= 0.8",
+                   refreshed["rps"] / theoretical >= 0.8)  # fmt: skip
+            figure("/healthz p95 while refreshes saturate workers vs idle",
+                   busy["p95"] / idle["p95"], f"{busy['p95']:.1f} vs {idle['p95']:.1f} ms",
+                   "<= 2", busy["p95"] / idle["p95"] <= 2)  # fmt: skip
+        finally:
+            portal.stop()
+            engine.dispose()
+            if schema and pg:
+                with admin.begin() as conn:
+                    conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    write_report(results, "PostgreSQL + Redis" if pg else "SQLite, local sessions")
+
+
+def write_report(results: list[tuple[str, float, str, str, str]], stores: str) -> None:
+    """Write docs/performance.md."""
+    memory = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+         if line.startswith("MemTotal")), "?")  # fmt: skip
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("flask", "gunicorn", "msal", "sqlalchemy", "psycopg", "redis", "requests")
+    )
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`python -m bench`). Every figure is a ratio of two numbers",
+        "measured in the same run, so it travels between machines better than either number.",
+        "",
+        f"- Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; stores: {stores}",
+        f"- Machine: {os.cpu_count()} CPUs (nproc), {int(memory) // 1024} MB memory, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        f"- Versions: {versions}",
+        f"- Portal: gunicorn.conf.py (gthread), {WORKERS} workers x {THREADS} threads; "
+        f"load generator: a separate process, {CLIENTS} keep-alive `requests` clients, "
+        f"{SECONDS:.0f} s per measurement; the emulator runs in the bench process.",
+        "",
+        "| Figure | Ratio | Raw numbers | Goal | |",
+        "|---|---|---|---|---|",
+    ]
+    for name, ratio, raw, goal, verdict in results:
+        lines.append(f"| {name} | {ratio:.2f} | {raw} | {goal} | {verdict} |")
+    lines.append("")
+    (ROOT / "docs" / "performance.md").write_text("\n".join(lines))
+    print(f"wrote {ROOT / 'docs' / 'performance.md'}")
+
+
+if __name__ == "__main__":
+    main()
