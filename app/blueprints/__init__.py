@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask import current_app
 from flask import g
 from flask import render_template
 from flask import request
@@ -16,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from app import accounts
+from app import roles
 from app.blueprints import admin
 from app.blueprints import api
 from app.blueprints import auth
@@ -54,8 +56,10 @@ def register(app: Flask) -> None:
 
 
 def _page_globals() -> dict[str, object]:
-    """Give every page the signed-in account and the portal version."""
-    return {"current_user": accounts.current_user(), "portal_version": __version__}
+    """Give every page the signed-in account, whether they administer it, and the version."""
+    user = accounts.current_user()
+    admin = bool(roles.admin_basis(user, current_app.config.get("ADMIN_USERS") or ()))
+    return {"current_user": user, "portal_admin": admin, "portal_version": __version__}
 
 
 def _wants_json() -> bool:
