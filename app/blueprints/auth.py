@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
+from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -87,5 +88,13 @@ def sign_out() -> ResponseReturnValue:
     """Destroy the server-side session, then end the Entra session too."""
     session.clear()
     accounts.renew_session_id()  # the old id is deleted from the store, not just emptied (C18)
-    target = extensions.identity().logout_url(url_for("connectors.index", _external=True))
-    return redirect(target or url_for("connectors.index"), code=303)
+    # The return address is registered at Entra and built from configuration, never from Host.
+    back = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.signed_out")
+    target = extensions.identity().logout_url(back)
+    return redirect(target or url_for("auth.signed_out"), code=303)
+
+
+@bp.get("/signed-out")
+def signed_out() -> ResponseReturnValue:
+    """Confirm that the portal and Microsoft sessions have ended."""
+    return render_template("auth/signed_out.html")

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import select
@@ -205,3 +206,20 @@ def test_cross_site_post_is_refused(web: Any) -> None:
 
 def test_post_without_csrf_token_is_refused(web: Any) -> None:
     assert web.client.post("/connectors/onedrive/authenticate").status_code == 400
+
+
+def test_sign_out_returns_to_a_registered_page_built_from_configuration(
+    web: Any, entra: Any, app: Flask
+) -> None:
+    web.callback(entra.sign_in(web.authenticate(), "user@fabrikam.test"))
+    evil = {"Host": "evil.example"}
+    page = web.client.get("/sign-in", headers=evil).get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = web.client.post("/sign-out", data={"csrf_token": token}, headers=evil)
+    logout = parse_qs(urlsplit(answer.headers["Location"]).query)
+    back = logout["post_logout_redirect_uri"][0]
+    assert back == app.config["PUBLIC_URL"] + "/signed-out"
+    at_entra = requests.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    assert at_entra.status_code == 302 and at_entra.headers["Location"].startswith(back)
+    page = web.client.get("/signed-out").get_data(as_text=True)
+    assert "You are signed out" in page
