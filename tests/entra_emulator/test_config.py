@@ -32,6 +32,8 @@ def test_demo_world_matches_the_product_definition() -> None:
     assert portal.redirect_uris == [
         "http://127.0.0.1/auth/callback",
         "http://localhost/auth/callback",
+        "http://127.0.0.1/signed-out",
+        "http://localhost/signed-out",
     ]
     assert portal.group_membership_claims == "DirectoryRole"
 
