@@ -645,16 +645,16 @@ def _code_expired(app: Flask, entra: Any) -> Any:
 CODES = [
     # (case, driver, status, text on the page, actor heading)
     ("90094 then return: 65004 cancel", _redirected("user@contoso.test", cancel=True), 403,
-     "Admin approval required", "Tenant admin"),
+     "Admin approval required", "What your administrator must do"),
     ("90095 then Back to app", _redirected("assigned@northwind.test", "azure-storage", cancel=True),
-     403, "Admin approval required", "Tenant admin"),
+     403, "Admin approval required", "What your administrator must do"),
     ("65004 declined on the consent page", _redirected("user@fabrikam.test", "azure-storage",
-     accept=False), 400, "Access was not granted", "User"),
+     accept=False), 400, "Access was not granted", "What you can do"),
     ("50105 at the token endpoint", _token_refused({"assignment_required": True}), 400,
-     "User assignment required", "Tenant admin"),
+     "User assignment required", "What your administrator must do"),
     ("7000112 at the token endpoint", _token_refused({"account_enabled": False}), 400,
-     "AADSTS7000112", "Tenant admin"),
-    ("70008 expired code", _code_expired, 400, "AADSTS70008", "User"),
+     "AADSTS7000112", "What your administrator must do"),
+    ("70008 expired code", _code_expired, 400, "AADSTS70008", "What you can do"),
 ]  # fmt: skip
 
 
