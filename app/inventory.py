@@ -1,4 +1,4 @@
-"""Read-only queries for the pages: whose connections are these."""
+"""Read-only queries for the pages: whose connections are these, what the tenant granted."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app import consent
 from app.extensions import db
 from app.models import Connection
+from app.models import ConsentRequest
+from app.models import TenantConsent
 
 
 def connections_of(user: Mapping[str, Any]) -> list[Connection]:
@@ -40,3 +43,13 @@ def active_for(user: Mapping[str, Any], connector_id: str) -> Connection | None:
         Connection.status != "revoked",
     )
     return db.session.scalars(query).first()
+
+
+def tenant_consent(user: Mapping[str, Any], connector_id: str) -> TenantConsent | None:
+    """Return the tenant-wide consent the account's organisation recorded for a connector."""
+    return consent.tenant_consents(db.session, user["tenant_id"]).get(connector_id)
+
+
+def pending_request(user: Mapping[str, Any], connector_id: str) -> ConsentRequest | None:
+    """Return the open admin-consent request of the account's organisation for a connector."""
+    return consent.pending_for(db.session, user["tenant_id"], connector_id)

@@ -113,4 +113,6 @@ def access_check(connector: Connector) -> dict[str, object]:
         ),
         "user": user,
         "existing": inventory.active_for(user, connector.id) if user else None,
+        "tenant_consent": inventory.tenant_consent(user, connector.id) if user else None,
+        "pending_request": inventory.pending_request(user, connector.id) if user else None,
     }

@@ -7,6 +7,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
+
+from app import consent
+from app.extensions import db
+from app.models import Connection
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
@@ -114,11 +119,6 @@ def test_other_peoples_connections_are_not_found(web: Any, app: Flask) -> None:
 
 def _first_connection_id(app: Flask) -> str:
     """Return the id of the only connection so far."""
-    from sqlalchemy import select
-
-    from app.extensions import db
-    from app.models import Connection
-
     with app.app_context():
         return str(db.session.scalars(select(Connection.id)).first())
 
@@ -145,3 +145,17 @@ def test_refused_refresh_gives_a_working_reauthenticate_url(
     assert done.status_code == 303
     again = tool.post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
     assert again.status_code == 200, again.get_data(as_text=True)
+
+
+def test_check_access_shows_the_tenant_consent_once_recorded(web: Any, app: Flask) -> None:
+    web.code(web.connect("onedrive", "user@fabrikam.test"))
+    page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
+    assert "Approved for your organisation" not in page
+    with app.app_context():
+        tenant = db.session.scalars(select(Connection.tenant_id)).one()
+        consent.record_tenant_consent(
+            db.session, tenant, "sharepoint", ["Sites.Read.All"], "admin@fabrikam.test"
+        )
+        db.session.commit()
+    page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
+    assert "Approved for your organisation" in page and "admin@fabrikam.test" in page
