@@ -190,3 +190,25 @@ def test_rate_limits_per_code(make_portal: Any, entra: Any, db_url: Any) -> None
     limited = client.post("/api/v1/token", headers=bearer(codes[0]))
     assert limited.headers.get("Retry-After")
     assert client.post("/api/v1/token", headers=bearer(codes[1])).status_code == 200
+
+
+def test_rate_limits_per_client_address(make_portal: Any, db_url: Any) -> None:
+    """C26: one address spraying invalid codes is cut off; another address is not."""
+    if db_url.get("REDIS_URL") or "postgresql" in db_url["DATABASE_URL"]:
+        pytest.skip("limits are checked once, on the in-memory store")
+    portal = make_portal(RATELIMIT_IP="5/minute", RATELIMIT_TOKEN="1000/minute")
+    client = portal.test_client()
+    sprayer = {"REMOTE_ADDR": "203.0.113.7"}
+    statuses = [
+        client.post(
+            "/api/v1/token", headers=bearer(f"ccp_{'x' * 42}{n}"), environ_base=sprayer
+        ).status_code
+        for n in range(7)
+    ]
+    assert statuses == [401] * 5 + [429] * 2
+    other = client.post(
+        "/api/v1/token",
+        headers=bearer("ccp_" + "y" * 43),
+        environ_base={"REMOTE_ADDR": "198.51.100.2"},
+    )
+    assert other.status_code == 401
