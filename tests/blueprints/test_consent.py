@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
@@ -632,6 +634,27 @@ def _token_refused(change: dict[str, Any], username: str = "user@fabrikam.test")
     return drive
 
 
+def _secret_wrong(app: Flask, entra: Any) -> Any:
+    """Redeem with a client secret Entra no longer accepts (the operator must rotate it)."""
+    who = Person(app, entra, "user@fabrikam.test")
+    answer = who.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
+    url = who.entra_answer(answer.headers["Location"])
+    identity = app.extensions["portal.identity"]
+    identity.settings = dataclasses.replace(identity.settings, client_secret="not-the-secret")
+    identity._credential = None  # as after a restart with the wrong PORTAL_CLIENT_SECRET
+    return who.back(url)
+
+
+def _verifier_swapped(app: Flask, entra: Any) -> Any:
+    """Redeem another flow's code with this flow's PKCE verifier (an injected code, C4)."""
+    victim, attacker = (Person(app, entra, "user@fabrikam.test") for _ in range(2))
+    started = victim.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    other = attacker.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
+    code = parse_qs(urlsplit(attacker.entra_answer(other.headers["Location"])).query)["code"][0]
+    return victim.client.get("/auth/callback?" + urlencode({"code": code, "state": state}))
+
+
 def _code_expired(app: Flask, entra: Any) -> Any:
     """Let the code outlive its lifetime before the portal redeems it."""
     entra.control("POST", "/_emulator/settings", json={"code_lifetime_seconds": 1})
@@ -655,6 +678,10 @@ CODES = [
     ("7000112 at the token endpoint", _token_refused({"account_enabled": False}), 400,
      "AADSTS7000112", "What your administrator must do"),
     ("70008 expired code", _code_expired, 400, "AADSTS70008", "What you can do"),
+    ("7000215 wrong client secret", _secret_wrong, 400, "AADSTS7000215",
+     "What the portal&#39;s operator must do"),
+    ("501481 another flow's code", _verifier_swapped, 400, "AADSTS501481",
+     "What the portal&#39;s operator must do"),
 ]  # fmt: skip
 
 
