@@ -107,9 +107,11 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     vault_ = Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
     connectors = catalogue(config["CONNECTOR_SCOPES"], config["DYNAMICS_ORGS"])
     identity_ = Identity(IdentitySettings.from_config(config))
+    with app.app_context():  # lease renewal and the notifier run in threads without a context
+        engine = db.engine
     # A holder renews its lease, so the TTL only bounds how long a crashed holder blocks others.
     locks_ = RefreshLocks(
-        engine=lambda: db.engine,
+        engine=lambda: engine,
         redis_client=redis_client,
         wait=max(5.0, 2 * config["HTTP_TIMEOUT"] + 2),
     )
@@ -117,8 +119,6 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     app.extensions[CONNECTORS] = connectors
     app.extensions[IDENTITY] = identity_
     app.extensions[LOCKS] = locks_
-    with app.app_context():  # the notifier's thread runs outside any app context
-        engine = db.engine
     notifier_ = Notifier(
         lambda: orm.Session(engine, expire_on_commit=False), NotifySettings.from_config(config)
     )
@@ -133,6 +133,8 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         public_url=config["PUBLIC_URL"],
         lock_ttl=config["REFRESH_LOCK_TTL"],
         last_used_resolution=config["LAST_USED_RESOLUTION"],
+        refresh_slots=config["REFRESH_CONCURRENCY"],
+        refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
     )
 
 

@@ -81,7 +81,7 @@ class RefreshLocks:
                 if not self._renew(connection_id, token, ttl):
                     log.warning("refresh lease lost for connection %s", connection_id)
                     return
-            except (redis.RedisError, OperationalError) as error:
+            except Exception as error:  # noqa: BLE001 - a dead renewer would silently drop C32
                 log.warning("refresh lease renewal failed: %s", type(error).__name__)
 
     # -- backends ------------------------------------------------------------------------------

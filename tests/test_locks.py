@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import select
 
+from app import extensions
 from app.extensions import _sqlite_pragmas
 from app.locks import RefreshLocks
 from app.models import Base
@@ -114,3 +116,16 @@ def test_the_holder_renews_its_lease(locks: RefreshLocks) -> None:
             assert other is False
     with locks.hold(connection_id, ttl=0.3) as after:
         assert after
+
+
+def test_the_apps_own_locks_renew_outside_a_request(app: Flask) -> None:
+    """The renewer thread has no app context: the lease must still be renewed (C32)."""
+    with app.app_context():
+        locks = extensions.locks()
+    locks.wait = 0.1
+    connection_id = str(uuid.uuid4())
+    with locks.hold(connection_id, ttl=0.3) as held:
+        assert held
+        time.sleep(0.8)
+        with locks.hold(connection_id, ttl=0.3) as other:
+            assert other is False
