@@ -31,6 +31,7 @@ LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 # Chatty libraries stay at WARNING unless PORTAL_LOG_LEVELS asks for more.
 QUIET = {"urllib3": "WARNING", "msal": "WARNING", "werkzeug": "WARNING"}
 REDACTED = "[redacted]"
+SECRET_PATH_PARTS = ("<token>", "<path:token>")
 
 # What a secret looks like in a log message: a JWT, a connection code, an Authorization value,
 # a name=value or "name": "value" pair with a secret's name, a long opaque token, a query string.
@@ -100,8 +101,8 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = request_id
         for name in self.FIELDS:
             value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
+            if value is not None:  # extra fields pass no filter: redact them here
+                line[name] = redact(value) if isinstance(value, str) else value
         if record.exc_text:
             line["exc"] = record.exc_text
         return json.dumps(line, default=str)
@@ -204,14 +205,15 @@ def _access_line(response: Response) -> Response:
     started = g.get("started")
     elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
     rule = request.url_rule
+    path = _loggable_path(rule.rule if rule else None)
     ACCESS.info(
         "%s %s %s",
         request.method,
-        request.path,
+        path,
         response.status_code,
         extra={
             "method": request.method,
-            "path": request.path,  # never the query string: callbacks carry codes and states
+            "path": path,  # never the query string: callbacks carry codes and states
             "route": rule.rule if rule else None,
             "status": response.status_code,
             "ms": round(elapsed, 1),
@@ -219,3 +221,10 @@ def _access_line(response: Response) -> Response:
         },
     )
     return response
+
+
+def _loggable_path(rule: str | None) -> str:
+    """Return the request path, or the route pattern where the path itself carries a secret."""
+    if rule and any(part in rule for part in SECRET_PATH_PARTS):
+        return rule  # e.g. /l/<token>: a helpdesk link token in the path
+    return request.path

@@ -72,6 +72,16 @@ def test_callback_lines_have_no_query_and_secrets_are_redacted(
     assert all("?" not in x["path"] for x in access)
 
 
+def test_a_link_token_in_the_path_never_reaches_the_log(web: Any, capsys: Any) -> None:
+    capsys.readouterr()
+    token = "Zx9" + "k" * 40
+    web.client.get(f"/l/{token}")
+    err = capsys.readouterr().err
+    assert token not in err
+    access = [x for x in json_lines(err) if x["logger"] == "app.access"]
+    assert access and access[-1]["path"] == "/l/<path:token>"
+
+
 @pytest.mark.parametrize(
     "text",
     [
