@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -45,6 +50,8 @@ from app.vault import Vault
 log = logging.getLogger(__name__)
 MAX_CODE_LENGTH = 256
 SIBLING_RETRIES = 2
+DECOY_ID = "decoy"  # the associated data of the decoy cache; no connection has this id
+DECOY_ACCOUNT = "decoy.decoy"
 
 
 class ConnectionNotActive(PortalError):
@@ -98,6 +105,8 @@ class Broker:
         lock_ttl: float = 60.0,
         last_used_resolution: int = 60,
         events: Callable[[str, dict[str, Any]], None] | None = None,
+        refresh_slots: int = 0,
+        refresh_slot_wait: float = 1.0,
     ) -> None:
         self._events = events  # notify.Notifier.publish: webhooks for connection events
         self._sessions = sessions
@@ -108,6 +117,12 @@ class Broker:
         self._public_url = public_url.rstrip("/")
         self._lock_ttl = lock_ttl
         self._last_used = timedelta(seconds=last_used_resolution)
+        # At most refresh_slots upstream refreshes at once in this process (0: no cap), so that
+        # threads blocked on Entra never take every thread from probes and cached tokens.
+        self._slots = threading.BoundedSemaphore(refresh_slots) if refresh_slots > 0 else None
+        self._slot_wait = refresh_slot_wait
+        decoy = _decoy_cache(identity.settings.client_id)
+        self._decoy_kid, self._decoy_sealed = vault.seal(DECOY_ID, decoy)
 
     # -- the token API -------------------------------------------------------------------------
 
@@ -176,8 +191,18 @@ class Broker:
             found = db.scalars(select(Connection).where(Connection.code_hash == digest)).first()
             row = _Row.of(found) if found is not None else None
         if row is None or row.status == REVOKED or not self._vault.looks_like_code(code):
+            self._decoy()
             raise InvalidToken()
         return row
+
+    def _decoy(self) -> None:
+        """Do what a live code costs next: decrypt a cache of typical size and look a token up.
+
+        Without it an unknown code answers measurably sooner than a valid one (a timing oracle
+        on the code space, C24).
+        """
+        blob = self._vault.open(DECOY_ID, self._decoy_kid, self._decoy_sealed).decode()
+        self._identity.cached_token(blob, DECOY_ACCOUNT, ["decoy"])
 
     def _allowed_scopes(self, row: _Row, scopes: Sequence[str] | None) -> list[str]:
         """Return the scopes to ask for, refusing any beyond the connection's consent (C27)."""
@@ -202,7 +227,22 @@ class Broker:
                 return cached
             if not held:  # the holder is still at Entra; never refresh beside it
                 raise TemporarilyUnavailable(retry_after=1)
-            return self._refresh_held(current, scopes, force)
+            with self._upstream_slot():
+                return self._refresh_held(current, scopes, force)
+
+    @contextmanager
+    def _upstream_slot(self) -> Iterator[None]:
+        """Hold one of this process's refresh slots; 503 after a short wait for one."""
+        if self._slots is None:
+            yield
+            return
+        if not self._slots.acquire(timeout=self._slot_wait):
+            metrics.refresh("busy")
+            raise TemporarilyUnavailable(retry_after=1)
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _refresh_held(self, row: _Row, scopes: Sequence[str], force: bool = False) -> TokenOutcome:
         """Call Entra while holding the lock; store only over the version we read."""
@@ -457,14 +497,31 @@ class _Transaction:
                 self.session.rollback()
         except OperationalError as failure:
             self.session.rollback()
-            self.session.close()
             log.warning("database write failed: %s", type(failure).__name__)
             raise TemporarilyUnavailable(retry_after=2) from None
-        self.session.close()
+        finally:  # an IntegrityError from commit (a racing insert) must not leak the connection
+            self.session.close()
         if isinstance(error, OperationalError):
             log.warning("database write failed: %s", type(error).__name__)
             raise TemporarilyUnavailable(retry_after=2) from None
         return False
+
+
+def _decoy_cache(client_id: str) -> bytes:
+    """Return an MSAL cache shaped and sized like a connection's (one account, AT, RT, ID)."""
+    far = str(int(time.time()) + 10 * 365 * 86400)
+    entry = {"home_account_id": DECOY_ACCOUNT, "environment": "login.microsoftonline.com",
+             "client_id": client_id, "realm": "organizations"}  # fmt: skip
+    cache = {
+        "Account": {"a": entry | {"authority_type": "MSSTS", "username": "x" * 24}},
+        "AccessToken": {"t": entry | {"credential_type": "AccessToken", "secret": "x" * 1800,
+                                      "target": "decoy", "cached_at": far, "expires_on": far,
+                                      "extended_expires_on": far, "token_type": "Bearer"}},
+        "RefreshToken": {"r": entry | {"credential_type": "RefreshToken", "secret": "x" * 1200}},
+        "IdToken": {"i": entry | {"credential_type": "IdToken", "secret": "x" * 1100}},
+        "AppMetadata": {"m": {"client_id": client_id, "environment": "login.microsoftonline.com"}},
+    }  # fmt: skip
+    return json.dumps(cache).encode()
 
 
 def _audit(actor: str, action: str, target: str, **detail: str) -> AuditEvent:
