@@ -11,7 +11,7 @@ from app.errors import SignInRejected
 
 FLOWS_KEY = f"{__name__}.pending"
 MAX_PENDING = 5  # a few tabs at once; older attempts are dropped
-FLOW_TTL_SECONDS = 600
+FLOW_TTL_SECONDS = 600  # PORTAL_FLOW_TTL's default
 MAX_PARAM = 4096  # Entra's codes are ~1-2 kB; anything far larger is not from Entra (C9)
 MAX_CODE = 8192
 ALLOWED = frozenset(
@@ -44,13 +44,13 @@ def remember(
 
 
 def take(
-    session: MutableMapping[str, Any], state: str | None
+    session: MutableMapping[str, Any], state: str | None, ttl: float = FLOW_TTL_SECONDS
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Pop the flow for this state (single use); None when missing, foreign or expired."""
+    """Pop the flow for this state (single use); None when missing, foreign or older than ttl."""
     pending = dict(session.get(FLOWS_KEY) or {})
     entry = pending.pop(state, None) if state else None
     session[FLOWS_KEY] = pending  # consumed before redeeming, so a replay finds nothing (C3)
-    if entry is None or time.time() - entry["created"] > FLOW_TTL_SECONDS:
+    if entry is None or time.time() - entry["created"] > ttl:
         return None, {}
     return entry["flow"], entry["purpose"]
 

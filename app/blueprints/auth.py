@@ -61,7 +61,7 @@ def start_sign_in() -> ResponseReturnValue:
 def callback() -> ResponseReturnValue:
     """Finish whatever flow this state belongs to; the stored flow is single-use."""
     query = flows.checked_query(request.args)
-    flow, purpose = flows.take(session, query.get("state"))
+    flow, purpose = flows.take(session, query.get("state"), current_app.config["FLOW_TTL"])
     if flow is None:
         if "admin_consent" in query or "tenant" in query:  # a forged or stale consent (C13)
             raise grant.ConsentNotVerified()
