@@ -81,7 +81,10 @@ def reconnect_page(connection_id: str) -> ResponseReturnValue:
     """Explain why a connection needs to be reconnected, with the Reconnect button."""
     connection = _existing(connection_id)
     return render_template(
-        "connections/reconnect.html", connection=connection, connector=find(connection.connector)
+        "connections/reconnect.html",
+        connection=connection,
+        connector=find(connection.connector),
+        owner=_viewer_owns(connection),
     )
 
 
@@ -90,8 +93,10 @@ def reconnect(connection_id: str) -> ResponseReturnValue:
     """Sign in again as the connection's account; its code keeps working."""
     connection = _existing(connection_id)
     connector = find(connection.connector)
+    # The link travels through data tools: only its signed-in owner gets the username as a hint.
+    hint = connection.username if _viewer_owns(connection) else None
     flow = extensions.identity().start_flow(
-        connector, account_type=connection.account_type, login_hint=connection.username
+        connector, account_type=connection.account_type, login_hint=hint
     )
     purpose = {
         "purpose": "connect",
@@ -137,6 +142,11 @@ def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
         return redirect(url_for("connections.index"), code=303)
     held.keep_for_reveal(session, connection.id, new_code)
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+def _viewer_owns(connection: Connection) -> bool:
+    """Tell whether the signed-in account is the connection's."""
+    return inventory.owned(accounts.current_user(), connection.id) is not None
 
 
 def _same_account(connection: Connection, result: SignIn) -> bool:

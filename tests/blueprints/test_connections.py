@@ -80,6 +80,9 @@ def test_reconnect_page_is_there_for_the_api_link(web: Any, app: Flask) -> None:
     anonymous = app.test_client().get(f"/connections/{connection_id}/reconnect")
     assert anonymous.status_code == 200
     assert "Reconnect OneDrive" in anonymous.get_data(as_text=True)
+    assert "user@fabrikam.test" not in anonymous.get_data(as_text=True)
+    owner_page = web.client.get(f"/connections/{connection_id}/reconnect").get_data(as_text=True)
+    assert "user@fabrikam.test" in owner_page
     assert app.test_client().get("/connections/not-a-connection/reconnect").status_code == 404
 
 
