@@ -31,6 +31,15 @@ def current_user() -> dict[str, Any] | None:
     return cast("dict[str, Any] | None", session.get(USER_KEY))
 
 
+def end_old_sign_in() -> None:
+    """Sign out a session older than PORTAL_SESSION_MAX_HOURS, however active it was."""
+    user = current_user()
+    limit = current_app.config["SESSION_MAX_HOURS"] * 3600
+    if user is not None and time.time() - user.get("signed_in_at", 0) > limit:
+        session.clear()
+        renew_session_id()
+
+
 def login_required(view: F) -> F:
     """Send anonymous visitors to Sign in and bring them back afterwards."""
 

@@ -46,9 +46,14 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_CONNECT_TIMEOUT": 2,
     "FLOW_TTL": 600,
     "REFRESH_LOCK_TTL": 60,
+    # Upstream refreshes at once per worker process (0: no cap); a caller waits this long for a
+    # slot, then gets 503 + Retry-After. See docs/operations.md (gunicorn sizing).
+    "REFRESH_CONCURRENCY": 4,
+    "REFRESH_SLOT_WAIT": 1.0,
     "RATELIMIT_TOKEN": "120/minute",
     "RATELIMIT_IP": "600/minute",
     "SESSION_IDLE_MINUTES": 60,
+    "SESSION_MAX_HOURS": 12,  # absolute limit: an active session still ends (principle 9)
     "LAST_USED_RESOLUTION": 60,
     # Consent requests and notifications (issue 4)
     "CONSENT_REQUEST_DAYS": 30,
@@ -72,12 +77,15 @@ BOOLS = ("PRODUCTION",)
 INTS: tuple[str, ...] = (
     "FLOW_TTL",
     "REFRESH_LOCK_TTL",
+    "REFRESH_CONCURRENCY",
     "SESSION_IDLE_MINUTES",
+    "SESSION_MAX_HOURS",
     "LAST_USED_RESOLUTION",
 )
 INTS += ("CONSENT_REQUEST_DAYS", "NOTIFY_MAX_ATTEMPTS")
 INTS += ("LINK_MAX_DAYS", "KEEPALIVE_DAYS")
-FLOATS = ("HTTP_TIMEOUT", "NOTIFY_BACKOFF", "REDIS_TIMEOUT", "DATABASE_CONNECT_TIMEOUT")
+FLOATS: tuple[str, ...] = ("HTTP_TIMEOUT", "NOTIFY_BACKOFF", "REDIS_TIMEOUT")
+FLOATS += ("DATABASE_CONNECT_TIMEOUT", "REFRESH_SLOT_WAIT")
 LISTS: tuple[str, ...] = ("SECRET_KEY_FALLBACKS", "DYNAMICS_ORGS")
 LISTS += ("ADMIN_USERS", "HELPDESK_USERS", "WEBHOOK_URLS")
 DICTS = ("RESOURCE_URLS", "CONNECTOR_SCOPES")

@@ -47,6 +47,7 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     for module in (helpdesk, helpdesk_users, landing):  # issue 5
         app.register_blueprint(module.bp)
+    app.before_request(accounts.end_old_sign_in)
     app.context_processor(_page_globals)
     app.register_error_handler(PortalError, _render_portal_error)
     for outage in (OperationalError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError):

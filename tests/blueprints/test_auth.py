@@ -223,3 +223,13 @@ def test_sign_out_returns_to_a_registered_page_built_from_configuration(
     assert at_entra.status_code == 302 and at_entra.headers["Location"].startswith(back)
     page = web.client.get("/signed-out").get_data(as_text=True)
     assert "You are signed out" in page
+
+
+def test_a_session_ends_after_the_absolute_limit_however_active(web: Any, entra: Any) -> None:
+    web.callback(entra.sign_in(web.authenticate(), "user@fabrikam.test"))
+    assert web.client.get("/connections").status_code == 200
+    with web.client.session_transaction() as session:
+        user = dict(session["app.accounts.user"])
+        user["signed_in_at"] -= 13 * 3600
+        session["app.accounts.user"] = user
+    assert web.client.get("/connections").status_code == 302
