@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from datetime import timedelta
@@ -16,6 +17,7 @@ from app import vault
 from app.errors import ConfigError
 
 EMULATOR_HOST = "https://127.0.0.1:5443"
+log = logging.getLogger(__name__)
 DEV_CLIENT_ID = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
 DEV_CLIENT_SECRET = "dev-only-portal-secret-not-for-production"
 DEV_SECRET_KEYS = frozenset({"", "dev", "development", "secret", "change-me", "changeme"})
@@ -237,6 +239,8 @@ def derive(config: dict[str, Any]) -> None:
     )
     if config["PRODUCTION"]:
         config["DEBUG"] = False
+        if not config["REDIS_URL"]:  # every gunicorn worker would count on its own
+            log.warning("PORTAL_REDIS_URL is not set: rate limits are kept per worker process")
 
 
 def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict[str, Any]:
