@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import scoped_session
@@ -135,26 +136,32 @@ def pending_in(db: DB, tenant_id: str) -> list[ConsentRequest]:
     )
 
 
-def deny(db: DB, request: ConsentRequest, admin: str, reason: str) -> None:
-    """Record a denial with its reason; the requesters may ask again later."""
-    _decide(request, DENIED, admin, reason.strip()[:MAX_REASON])
+def deny(db: DB, request: ConsentRequest, admin: str, reason: str) -> bool:
+    """Record a denial with its reason; False when another decision got there first."""
+    if not _decide(db, request, DENIED, admin, reason.strip()[:MAX_REASON]):
+        return False
     db.add(audit(admin, "consent_request.denied", request.id, reason=request.reason or ""))
+    return True
 
 
-def approve(db: DB, request: ConsentRequest, admin: str) -> None:
-    """Mark a request approved (only after the tenant-wide consent was confirmed)."""
-    _decide(request, APPROVED, admin, None)
+def approve(db: DB, request: ConsentRequest, admin: str) -> bool:
+    """Mark a request approved (after the consent was confirmed); False if already decided."""
+    if not _decide(db, request, APPROVED, admin, None):
+        return False
     db.add(audit(admin, "consent_request.approved", request.id, connector=request.connector))
+    return True
 
 
-def _decide(request: ConsentRequest, status: str, admin: str, reason: str | None) -> None:
-    """Close a pending request."""
-    if request.status != PENDING:
-        raise ValueError(f"request {request.id} is {request.status}, not pending")
-    request.status = status
-    request.decided_by = admin[:320]
-    request.decided_at = utcnow()
-    request.reason = reason
+def _decide(db: DB, request: ConsentRequest, status: str, admin: str, reason: str | None) -> bool:
+    """Close a pending request in one conditional UPDATE, so two admins never both decide it."""
+    done = db.execute(
+        update(ConsentRequest)
+        .where(ConsentRequest.id == request.id, ConsentRequest.status == PENDING)
+        .values(status=status, decided_by=admin[:320], decided_at=utcnow(), reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    db.refresh(request)
+    return bool(getattr(done, "rowcount", 0) == 1)
 
 
 def expire_due(

@@ -93,7 +93,10 @@ def deny(request_id: str) -> ResponseReturnValue:
     if not reason:
         flash("Give a reason: the requesters will read it.")
         return redirect(url_for("consent.show", request_id=found.id), code=303)
-    consent.deny(db.session, found, user["username"], reason)
+    if not consent.deny(db.session, found, user["username"], reason):
+        db.session.rollback()
+        flash("Another administrator decided this request a moment ago.")
+        return redirect(url_for("consent.show", request_id=found.id), code=303)
     tell_requesters(found, "consent_request.denied")
     db.session.commit()
     notifier().kick()

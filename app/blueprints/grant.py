@@ -108,8 +108,9 @@ def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue
     data = {"tenant_id": tenant, "connector": connector.id, "scopes": list(connector.scopes)}
     notifier().queue(db.session, "tenant_consent.granted", data | {"granted_by": admin})
     found = consent.pending_for(db.session, tenant, connector.id)
-    if found is not None:  # the request approved, or one a proactive grant also settles
-        consent.approve(db.session, found, admin)
+    # The consent is real at Entra whatever happened meanwhile; a request still pending (the one
+    # approved, or one a proactive grant also settles) is approved once, by whoever is first.
+    if found is not None and consent.approve(db.session, found, admin):
         tell_requesters(found, "consent_request.approved")
     db.session.commit()
     notifier().kick()

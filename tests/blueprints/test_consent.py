@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import consent
 from app import create_app
 from app.consent_jobs import expire_requests
 from app.extensions import db
@@ -716,3 +717,18 @@ def test_a_grant_gone_before_confirmation_is_not_recorded(
     final = admin.back(admin.entra_answer(back.headers["Location"]))
     assert final.status_code == 400 and "Consent was not granted" in final.get_data(as_text=True)
     assert not rows(app, TenantConsent)
+
+
+def test_a_request_is_decided_once(app: Flask) -> None:
+    """Two admins deciding at once: the second decision changes nothing (one conditional UPDATE)."""
+    with app.app_context():
+        who = consent.Requester("o-1", "u@contoso.test", "tenant-1", "reports")
+        opened, created = consent.open_request(
+            db.session, who, "sharepoint", ["Sites.Read.All"], 30
+        )
+        db.session.commit()
+        assert created
+        assert consent.deny(db.session, opened, "a1@contoso.test", "no") is True
+        assert consent.approve(db.session, opened, "a2@contoso.test") is False
+        db.session.commit()
+        assert (opened.status, opened.decided_by) == ("denied", "a1@contoso.test")
