@@ -19,6 +19,7 @@ from flask import url_for
 from app import consent
 from app import flows
 from app import roles
+from app.extensions import session_factory
 from app.identity import SignIn
 
 USER_KEY = f"{__name__}.user"
@@ -76,8 +77,6 @@ def _note_admin(result: SignIn) -> None:
     configured = current_app.config.get("ADMIN_USERS") or ()
     if not roles.admin_basis(session[USER_KEY], configured):
         return
-    from app.extensions import session_factory  # extensions imports the blueprints' helpers
-
     with session_factory() as db, db.begin():
         consent.remember_admin(db, result.tenant_id, result.username)
 
