@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import abort
-from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -16,7 +15,6 @@ from app import extensions
 from app import flows
 from app import inventory
 from app.connectors import Connector
-from app.connectors import catalogue
 from app.errors import AccountTypeNotSupported
 
 bp = Blueprint("connectors", __name__)
@@ -24,14 +22,8 @@ ACCOUNT_TYPES = {"work": "Work or school account", "personal": "Personal Microso
 
 
 def all_connectors() -> dict[str, Connector]:
-    """Return this deployment's connectors, built once per app."""
-    known = current_app.extensions.get("portal.connectors")
-    if known is None:
-        known = catalogue(
-            current_app.config["CONNECTOR_SCOPES"], current_app.config["DYNAMICS_ORGS"]
-        )
-        current_app.extensions["portal.connectors"] = known
-    return dict(known)
+    """Return this deployment's connectors, by id."""
+    return dict(extensions.connectors())
 
 
 def find(connector_id: str) -> Connector:
