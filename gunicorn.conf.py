@@ -6,10 +6,12 @@ import shutil
 from pathlib import Path
 
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
-# Threaded workers: a token exchange blocks on Entra for up to the outbound timeout.
+# Threaded workers: a token exchange blocks on Entra for up to the outbound timeout. Threads are
+# cheap and mostly wait on I/O; at most PORTAL_REFRESH_CONCURRENCY (4) of them wait on Entra for
+# refreshes at once, so the others stay free for /healthz, /readyz and cached tokens.
 worker_class = "gthread"
 workers = int(os.environ.get("PORTAL_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
-threads = int(os.environ.get("PORTAL_THREADS", 8))
+threads = int(os.environ.get("PORTAL_THREADS", 16))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 60))
 graceful_timeout = int(os.environ.get("PORTAL_GRACEFUL_TIMEOUT", 30))  # finish requests in flight
 keepalive = 5

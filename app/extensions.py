@@ -120,7 +120,9 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     app.extensions[IDENTITY] = identity_
     app.extensions[LOCKS] = locks_
     notifier_ = Notifier(
-        lambda: orm.Session(engine, expire_on_commit=False), NotifySettings.from_config(config)
+        lambda: orm.Session(engine, expire_on_commit=False),
+        NotifySettings.from_config(config),
+        sealer=vault_,  # mail bodies (with working links) are sealed at rest
     )
     app.extensions[NOTIFIER] = notifier_
     app.extensions[BROKER] = Broker(

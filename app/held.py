@@ -44,16 +44,29 @@ def take_sign_in(session: MutableMapping[str, Any]) -> tuple[SignIn, dict[str, A
     return SignIn(**values), data["purpose"]
 
 
-def keep_for_reveal(session: MutableMapping[str, Any], connection_id: str, code: str) -> None:
-    """Hold a new connection code, encrypted, until its page shows it once."""
-    key_id, blob = extensions.vault().seal(f"reveal:{connection_id}", code.encode())
-    session[REVEAL_KEY] = {"id": connection_id, "kid": key_id, "blob": blob.hex()}
+def keep_for_reveal(
+    session: MutableMapping[str, Any], key_id: str, value: str, *, kind: str = "code"
+) -> None:
+    """Hold a secret shown once (a new connection code, a new link's URL), sealed, until shown.
+
+    Each kind has its own slot, so a link made by the helpdesk never displaces a code.
+    """
+    slot, context = _reveal_slot(kind, key_id)
+    vault_key, blob = extensions.vault().seal(context, value.encode())
+    session[slot] = {"id": key_id, "kid": vault_key, "blob": blob.hex()}
 
 
-def reveal(session: MutableMapping[str, Any], connection_id: str) -> str | None:
-    """Return and forget the held code of this connection, or None."""
-    held = session.pop(REVEAL_KEY, None)
-    if not held or held.get("id") != connection_id:
+def reveal(session: MutableMapping[str, Any], key_id: str, *, kind: str = "code") -> str | None:
+    """Return and forget the held value of this kind for this id, or None."""
+    slot, context = _reveal_slot(kind, key_id)
+    held = session.pop(slot, None)
+    if not held or held.get("id") != key_id:
         return None
-    sealed = bytes.fromhex(held["blob"])
-    return extensions.vault().open(f"reveal:{connection_id}", held["kid"], sealed).decode()
+    return extensions.vault().open(context, held["kid"], bytes.fromhex(held["blob"])).decode()
+
+
+def _reveal_slot(kind: str, key_id: str) -> tuple[str, str]:
+    """Return the session key and the sealing context of a held value (codes keep the old ones)."""
+    if kind == "code":
+        return REVEAL_KEY, f"reveal:{key_id}"
+    return f"{REVEAL_KEY}.{kind}", f"reveal:{kind}:{key_id}"

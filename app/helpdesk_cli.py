@@ -65,6 +65,8 @@ def links_create(
             made = links.create(
                 kind=kind.replace("-", "_"),
                 created_by=f"cli:{_os_user()}",
+                tenant_id=None,  # the operator's link: only the all-tenant helpdesk sees it
+                scope=None,
                 connector=connector,
                 login_hint=login_hint,
                 tenant=tenant,
@@ -87,7 +89,7 @@ def links_create(
 def links_list(limit: int) -> None:
     """List the newest links with their status."""
     with _portal():
-        for link in links.recent(limit):
+        for link in links.recent(None, limit):
             target = link.connector or link.connection_id or link.consent_request_id or "-"
             who = link.login_hint or "-"
             expiry = links.aware(link.expires_at).strftime("%Y-%m-%d %H:%M")

@@ -52,6 +52,7 @@ REFUSED_ERRORS = frozenset(
 )
 GENERIC_TENANTS = frozenset({"common", "organizations", "consumers"})
 DEFAULT_RETRY_AFTER = 5
+MAX_FLOW_CLIENTS = 64  # cached flow-starting clients per process (common, organizations, ...)
 _last = threading.local()  # Retry-After of the last answer seen by this thread
 
 
@@ -174,6 +175,10 @@ class Identity:
         self._jwks: dict[str, Any] = {}
         self._jwks_lock = threading.Lock()
         self._discovery: dict[str, dict[str, Any]] = {}
+        # One client per authority for starting flows: building one costs as much as the rest
+        # of a sign-in request, and initiate_auth_code_flow reads it without touching any cache.
+        self._flow_clients: dict[str, msal.ConfidentialClientApplication] = {}
+        self._flow_clients_lock = threading.Lock()
 
     # -- sign-in ---------------------------------------------------------------------------
 
@@ -189,7 +194,7 @@ class Identity:
     ) -> dict[str, Any]:
         """Begin an auth-code flow for a connector; store the result server-side by its state."""
         authority = tenant or default_authority_tenant(connector, account_type)
-        cca = self._cca(authority)
+        cca = self._flow_client(authority)
         try:
             flow = cca.initiate_auth_code_flow(
                 list(connector.scopes),
@@ -446,6 +451,18 @@ class Identity:
             return False
 
     # -- MSAL construction -------------------------------------------------------------------
+
+    def _flow_client(self, authority: str) -> msal.ConfidentialClientApplication:
+        """Return this process's client for starting flows at one authority (built once)."""
+        cca = self._flow_clients.get(authority)
+        if cca is None:
+            with self._flow_clients_lock:
+                cca = self._flow_clients.get(authority)
+                if cca is None:  # a failed build raises and is retried by the next request
+                    cca = self._cca(authority)
+                    if len(self._flow_clients) < MAX_FLOW_CLIENTS:  # bounded: one per tenant
+                        self._flow_clients[authority] = cca
+        return cca
 
     def _cca(
         self,

@@ -13,7 +13,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_
 from sqlalchemy import or_
-from sqlalchemy import orm
 from sqlalchemy import select
 
 from app import extensions
@@ -24,6 +23,7 @@ from app.extensions import db
 from app.models import ACTIVE
 from app.models import Connection
 from app.models import utcnow
+from app.senders import Mail
 
 log = logging.getLogger(__name__)
 INACTIVITY_LIMIT_DAYS = 90  # Entra's refresh tokens die after 90 days without use
@@ -99,6 +99,8 @@ def reconnect_mail(connection_id: str, *, created_by: str, background: bool = Tr
     made = links.create(
         kind=links.RECONNECT,
         created_by=created_by,
+        tenant_id=connection.tenant_id,  # the job acts for the connection's own tenant
+        scope=None,
         connection_id=connection.id,
         days=min(RECONNECT_LINK_DAYS, int(current_app.config["LINK_MAX_DAYS"])),
     )
@@ -108,16 +110,14 @@ def reconnect_mail(connection_id: str, *, created_by: str, background: bool = Tr
 
 
 def send_reconnect_mail(connection: Connection, url: str, *, background: bool = True) -> bool:
-    """Queue (and, outside requests, send) the reconnect mail; False without SMTP."""
-    from app import notify
+    """Queue the reconnect mail and send it (now, or soon by the sender thread); False without SMTP.
 
-    settings = notify.NotifySettings.from_config(current_app.config)
-    if not settings.smtp_url or "@" not in connection.username:
+    The app's notifier seals the mail (its link works) under the delivery's id and wipes it once
+    sent, so the link never lies in the database in the clear.
+    """
+    notifier = extensions.notifier()
+    if not notifier.settings.smtp_url or "@" not in connection.username:
         return False
-    # Mail only: the link in it must never reach a webhook receiver.
-    settings = dataclasses.replace(settings, webhook_urls=(), background=background)
-    engine = db.engine  # bound now: the background sender has no app context
-    notifier = notify.Notifier(lambda: orm.Session(engine, expire_on_commit=False), settings)
     connector = extensions.connectors().get(connection.connector)
     context = {
         "connection": connection,
@@ -125,14 +125,19 @@ def send_reconnect_mail(connection: Connection, url: str, *, background: bool = 
         "url": url,
         "contact": current_app.config.get("HELPDESK_CONTACT") or "",
     }
-    mail = notify.Mail(
+    mail = Mail(
         to=connection.username,
         subject=f"Reconnect {context['connector_name']} to keep your data tool working",
         text=_render("helpdesk/reconnect_mail.txt", context),
         html=_render("helpdesk/reconnect_mail.html", context),
     )
-    notifier.publish("connection.reconnect_link", {"connection_id": connection.id}, [mail])
-    if not background:
+    data = {"connection_id": connection.id}
+    # Mail only: the link in it must never reach a webhook receiver.
+    notifier.queue(db.session, "connection.reconnect_link", data, [mail], webhooks=False)
+    db.session.commit()
+    if background:
+        notifier.kick()
+    else:
         notifier.run_due()
     return True
 

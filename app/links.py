@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -14,17 +15,20 @@ from typing import Any
 from typing import TypeVar
 
 from flask import current_app
+from sqlalchemy import Select
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import accounts
 from app import extensions
+from app import roles
 from app.diagnosis import Diagnosis
 from app.errors import EntraError
 from app.extensions import db
 from app.models import REVOKED
 from app.models import AuditEvent
 from app.models import Connection
+from app.models import ConsentRequest
 from app.models import HelpdeskLink
 from app.models import LinkEvent
 from app.models import utcnow
@@ -66,6 +70,8 @@ def create(
     *,
     kind: str,
     created_by: str,
+    tenant_id: str | None,
+    scope: frozenset[str] | None,
     connector: str | None = None,
     login_hint: str | None = None,
     tenant: str | None = None,
@@ -76,23 +82,31 @@ def create(
     multi_use: bool = False,
     note: str | None = None,
 ) -> NewLink:
-    """Create a sharing link after checking what it points at; return it with its URL."""
+    """Create a sharing link after checking what it points at; return it with its URL.
+
+    `tenant_id` is the creator's tenant (it decides which helpdesk sees the link); `scope` the
+    tenants the creator may act on (None: every tenant), from roles.helpdesk_scope.
+    """
     if kind not in KINDS:
         raise LinkRefused(f"Unknown link kind {kind!r}.")
-    fields = _target(kind, connector, connection_id, consent_request_id)
+    fields = _target(kind, connector, connection_id, consent_request_id, scope)
     hint = _login_hint(login_hint)
     if kind == RECONNECT:
         hint = None  # the connection's own account is the hint
+    tenant = _tenant(tenant)
+    if kind == ADMIN_CONSENT:
+        tenant = _admin_tenant(tenant, scope)
     token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
     link = HelpdeskLink(
         token_hash=extensions.vault().hash_token(token),
         kind=kind,
         login_hint=hint,
-        tenant=_tenant(tenant),
+        tenant=tenant,
         account_type=_account_type(account_type),
         note=(note or "").strip()[:500] or None,
         multi_use=bool(multi_use) or kind not in FLOW_KINDS,
         created_by=created_by[:320],
+        tenant_id=tenant_id,
         created_at=utcnow(),
         expires_at=utcnow() + _lifetime(days),
         uses=0,
@@ -171,6 +185,14 @@ def started(link: HelpdeskLink) -> None:
     db.session.commit()
 
 
+def visible(link_id: str, scope: frozenset[str] | None) -> HelpdeskLink | None:
+    """Return a link by id if it is within the helpdesk scope (else None, as if unknown)."""
+    link = db.session.get(HelpdeskLink, link_id[:36])
+    if link is None or not roles.in_scope(link.tenant_id, scope):
+        return None
+    return link
+
+
 def revoke(link: HelpdeskLink, actor: str) -> None:
     """Revoke a link: from now on it gives the same page as one never issued."""
     if link.revoked_at is None:
@@ -181,22 +203,26 @@ def revoke(link: HelpdeskLink, actor: str) -> None:
         db.session.commit()
 
 
-def recent(limit: int = 50) -> list[HelpdeskLink]:
-    """Return the newest links."""
-    query = select(HelpdeskLink).order_by(HelpdeskLink.created_at.desc()).limit(limit)
-    return list(db.session.scalars(query))
+def recent(scope: frozenset[str] | None, limit: int = 50) -> list[HelpdeskLink]:
+    """Return the newest links within the helpdesk scope (None: every tenant's)."""
+    query = _scoped(select(HelpdeskLink), scope)
+    return list(db.session.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
 
 
-def for_person(username: str, limit: int = 20) -> list[HelpdeskLink]:
-    """Return the links made for one person (by login hint or their connections)."""
+def for_person(username: str, scope: frozenset[str] | None, limit: int = 20) -> list[HelpdeskLink]:
+    """Return the links made for one person (by login hint or their connections), in scope."""
     owned = select(Connection.id).where(Connection.username == username)
-    query = (
-        select(HelpdeskLink)
-        .where((HelpdeskLink.login_hint == username) | (HelpdeskLink.connection_id.in_(owned)))
-        .order_by(HelpdeskLink.created_at.desc())
-        .limit(limit)
+    query = _scoped(select(HelpdeskLink), scope).where(
+        (HelpdeskLink.login_hint == username) | (HelpdeskLink.connection_id.in_(owned))
     )
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
+
+
+def _scoped(
+    query: Select[tuple[HelpdeskLink]], scope: frozenset[str] | None
+) -> Select[tuple[HelpdeskLink]]:
+    """Limit a link query to the helpdesk scope."""
+    return query if scope is None else query.where(HelpdeskLink.tenant_id.in_(sorted(scope)))
 
 
 def events(link: HelpdeskLink) -> list[LinkEvent]:
@@ -275,18 +301,27 @@ def _event(link: HelpdeskLink, event: str, detail: str = "") -> None:
 
 
 def _target(
-    kind: str, connector: str | None, connection_id: str | None, request_id: str | None
+    kind: str,
+    connector: str | None,
+    connection_id: str | None,
+    request_id: str | None,
+    scope: frozenset[str] | None,
 ) -> dict[str, Any]:
-    """Return the columns naming what the link points at, checking that it exists."""
+    """Return the columns naming what the link points at, checking it exists within scope."""
     known = extensions.connectors()
     if kind == RECONNECT:
         connection = db.session.get(Connection, (connection_id or "").strip()[:64])
-        if connection is None or connection.status == REVOKED:
+        if (
+            connection is None
+            or connection.status == REVOKED
+            or not roles.in_scope(connection.tenant_id, scope)
+        ):
             raise LinkRefused("There is no live connection with that id.")
         return {"connection_id": connection.id, "connector": connection.connector}
     if kind == CONSENT_REQUEST:
         request_id = (request_id or "").strip()[:36]
-        if not request_id or not _consent_request_exists(request_id):
+        found = db.session.get(ConsentRequest, request_id) if request_id else None
+        if found is None or not roles.in_scope(found.tenant_id, scope):
             raise LinkRefused("There is no consent request with that id.")
         return {"consent_request_id": request_id}
     if (connector or "") not in known:
@@ -294,12 +329,18 @@ def _target(
     return {"connector": connector}
 
 
-def _consent_request_exists(request_id: str) -> bool:
-    """Tell whether a consent request exists (its model arrives with issue 4)."""
-    from app import models
-
-    model = getattr(models, "ConsentRequest", None)
-    return model is None or db.session.get(model, request_id) is not None
+def _admin_tenant(tenant: str | None, scope: frozenset[str] | None) -> str | None:
+    """Return the admin-consent link's tenant; a one-tenant helpdesk may only name its own."""
+    if scope is None:
+        return tenant
+    if tenant is None and len(scope) == 1:
+        return next(iter(scope))
+    if tenant not in scope:
+        raise LinkRefused(
+            "An admin consent link can only be for your own organisation: leave the tenant "
+            "empty or give your tenant id."
+        )
+    return tenant
 
 
 def _login_hint(value: str | None) -> str | None:
@@ -334,6 +375,8 @@ def _account_type(value: str | None) -> str | None:
 def _lifetime(days: float) -> timedelta:
     """Return the link's lifetime, refusing anything beyond PORTAL_LINK_MAX_DAYS."""
     most = int(current_app.config.get("LINK_MAX_DAYS") or 30)
+    if not math.isfinite(days):  # nan passes every comparison below; inf breaks timedelta
+        raise LinkRefused("The lifetime must be a number of days.")
     if not days or days <= 0:
         raise LinkRefused("A link must live for some time.")
     if days > most:

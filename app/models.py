@@ -241,6 +241,9 @@ class HelpdeskLink(Base):
     note: Mapped[str | None] = mapped_column(Text)
     multi_use: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(320))
+    # The tenant of the helpdesk member who made it (the connection's for the keep-alive job;
+    # None from the CLI): a helpdesk that sees one tenant only sees that tenant's links.
+    tenant_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

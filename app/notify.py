@@ -4,10 +4,15 @@ Events are written to the deliveries table in the caller's transaction and sent 
 background thread (or by `run_due` from a job or a test), so a failing mail server or webhook
 never fails the person's request. Each attempt is claimed with a compare-and-swap on `attempts`,
 so several workers never send the same delivery twice.
+
+A mail's text and HTML may carry a working link (a reconnect link), so with a sealer (the app's
+vault) they are stored sealed under the delivery's id, and wiped once the delivery is sent or
+has failed for good: only the recipient and the subject stay for the record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -16,6 +21,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from typing import Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -43,6 +49,14 @@ EVENTS = (
     "connection.created",
     "connection.reauthentication_required",
 )
+
+
+class Sealer(Protocol):
+    """Authenticated encryption bound to a context (app.vault.Vault)."""
+
+    def seal(self, context: str, plaintext: bytes, /) -> tuple[str, bytes]: ...
+
+    def open(self, context: str, key_id: str, blob: bytes, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -76,9 +90,15 @@ class NotifySettings:
 class Notifier:
     """Queues events as deliveries and sends them with bounded retries."""
 
-    def __init__(self, sessions: Callable[[], Session], settings: NotifySettings) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        settings: NotifySettings,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._sessions = sessions
         self.settings = settings
+        self._sealer = sealer  # seals mail bodies at rest; without one they are kept until sent
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,29 +106,55 @@ class Notifier:
 
     # -- queueing ------------------------------------------------------------------------------
 
-    def queue(self, db: DB, event: str, data: Mapping[str, Any], mails: Sequence[Mail] = ()) -> int:
-        """Add this event's deliveries to the caller's transaction; return how many."""
+    def queue(
+        self,
+        db: DB,
+        event: str,
+        data: Mapping[str, Any],
+        mails: Sequence[Mail] = (),
+        *,
+        webhooks: bool = True,
+    ) -> int:
+        """Add this event's deliveries to the caller's transaction; return how many.
+
+        With `webhooks=False` only the mails are queued (their links must not reach a webhook).
+        """
         now = time.time()
         envelope = {"event": event, "created_at": utcnow().isoformat(), "data": dict(data)}
         rows = [
             Delivery(event=event, channel="webhook", target=url[:500], payload=envelope)
-            for url in self.settings.webhook_urls
+            for url in (self.settings.webhook_urls if webhooks else ())
         ]
-        if self.settings.smtp_url:
-            rows += [
-                Delivery(event=event, channel="mail", target=mail.to[:500], payload=_mail(mail))
-                for mail in mails
-            ]
-        for row in rows:
+        mailed = [
+            (Delivery(event=event, channel="mail", target=mail.to[:500]), mail)
+            for mail in (mails if self.settings.smtp_url else ())
+        ]
+        for row in rows + [row for row, _ in mailed]:
             row.status, row.attempts, row.next_attempt_at = PENDING, 0, now
             db.add(row)
-        return len(rows)
+        if mailed and self._sealer is not None:
+            for row, mail in mailed:
+                row.payload = _envelope(mail)  # no body in the row until it is sealed
+            db.flush()  # the body is sealed under the delivery's id: it cannot move to another row
+            for row, mail in mailed:
+                row.payload = _envelope(mail) | {"sealed": self._seal(row.id, mail)}
+        else:
+            for row, mail in mailed:
+                row.payload = _mail(mail)
+        return len(rows) + len(mailed)
 
-    def publish(self, event: str, data: Mapping[str, Any], mails: Sequence[Mail] = ()) -> None:
+    def publish(
+        self,
+        event: str,
+        data: Mapping[str, Any],
+        mails: Sequence[Mail] = (),
+        *,
+        webhooks: bool = True,
+    ) -> None:
         """Queue an event in its own transaction and send it soon; never raises."""
         try:
             with self._sessions() as db, db.begin():
-                count = self.queue(db, event, data, mails)
+                count = self.queue(db, event, data, mails, webhooks=webhooks)
         except Exception:  # bookkeeping must never fail the caller
             log.exception("could not queue %s", event)
             return
@@ -190,7 +236,7 @@ class Notifier:
                 body = delivery.payload | {"delivery": delivery.id}
                 senders.post_webhook(delivery.target, delivery.event, body, self.settings)
             else:
-                senders.send_mail(delivery.payload, self.settings)
+                senders.send_mail(self._opened(delivery), self.settings)
             values: dict[str, Any] = {"status": SENT, "delivered_at": utcnow(), "last_error": None}
         except Exception as error:  # any failure is retried, then logged
             problem = f"{type(error).__name__}: {str(error)[:200]}"
@@ -202,8 +248,38 @@ class Notifier:
                 "next_attempt_at": now + delay,
                 "last_error": problem[:300],
             }
+        if delivery.channel == "mail" and values["status"] != PENDING:
+            values["payload"] = _envelope_of(delivery.payload)  # done with: wipe the body
         with self._sessions() as db, db.begin():
             db.execute(update(Delivery).where(Delivery.id == delivery.id).values(**values))
+
+    def _seal(self, delivery_id: int, mail: Mail) -> dict[str, str]:
+        """Return a mail's text and HTML sealed for this delivery."""
+        assert self._sealer is not None
+        body = json.dumps({"text": mail.text, "html": mail.html}).encode()
+        key_id, blob = self._sealer.seal(f"delivery:{delivery_id}", body)
+        return {"kid": key_id, "blob": blob.hex()}
+
+    def _opened(self, delivery: Delivery) -> dict[str, Any]:
+        """Return a mail delivery's payload with its body opened (when it was sealed)."""
+        sealed = delivery.payload.get("sealed")
+        if not sealed:
+            return delivery.payload
+        if self._sealer is None:
+            raise RuntimeError("this mail is sealed and the notifier has no key to open it")
+        blob = bytes.fromhex(sealed["blob"])
+        body = self._sealer.open(f"delivery:{delivery.id}", sealed["kid"], blob)
+        return _envelope_of(delivery.payload) | json.loads(body)
+
+
+def _envelope(mail: Mail) -> dict[str, str]:
+    """Return what a mail delivery keeps once sent: the recipient and the subject."""
+    return {"to": mail.to, "subject": mail.subject}
+
+
+def _envelope_of(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a mail payload without its body."""
+    return {k: payload[k] for k in ("to", "subject") if k in payload}
 
 
 def _mail(mail: Mail) -> dict[str, str]:

@@ -40,10 +40,30 @@ def holds_consent_role(wids: Iterable[str]) -> bool:
     return any(w in CONSENT_ROLES for w in wids)
 
 
+def helpdesk_scope(
+    user: Mapping[str, Any] | None, helpdesk_users: Iterable[str]
+) -> frozenset[str] | None:
+    """Return the tenants this account may help: None for every tenant, empty when not helpdesk.
+
+    Only the operator's own helpdesk (PORTAL_HELPDESK_USERS) sees every tenant. The Helpdesk app
+    role can be assigned by any tenant's admin of a multi-tenant app, so it is good only for the
+    account's own tenant. A personal account is never helpdesk: its username proves nothing.
+    """
+    tenant = str((user or {}).get("tenant_id") or "")
+    if not user or not tenant or tenant == MSA_TENANT:
+        return frozenset()
+    if str(user.get("username") or "").lower() in _names(helpdesk_users):
+        return None
+    if HELPDESK_ROLE in (user.get("roles") or ()):
+        return frozenset({tenant})
+    return frozenset()
+
+
+def in_scope(tenant_id: str | None, scope: frozenset[str] | None) -> bool:
+    """Tell whether a row of this tenant is within a helpdesk scope (None: every tenant)."""
+    return scope is None or (tenant_id is not None and tenant_id in scope)
+
+
 def is_helpdesk(user: Mapping[str, Any] | None, helpdesk_users: Iterable[str]) -> bool:
     """Tell whether this account is the portal's helpdesk (app role or configured)."""
-    if not user:
-        return False
-    if HELPDESK_ROLE in (user.get("roles") or ()):
-        return True
-    return str(user.get("username") or "").lower() in _names(helpdesk_users)
+    return helpdesk_scope(user, helpdesk_users) != frozenset()

@@ -13,9 +13,13 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def load_worker(spec: dict[str, Any], out: Any) -> None:
-    """Run spec["clients"] threads for spec["seconds"]; put (count, latencies, errors)."""
+    """Run spec["clients"] threads for spec["seconds"]; put (count, latencies, errors, statuses).
+
+    errors counts answers whose status is not spec["expect"]; statuses counts every status.
+    """
     latencies: list[float] = []
     errors = [0]
+    statuses: dict[int, int] = {}
     lock = threading.Lock()
     deadline = time.monotonic() + spec["seconds"]
     codes = spec.get("codes") or [None]
@@ -24,6 +28,7 @@ def load_worker(spec: dict[str, Any], out: Any) -> None:
         session = requests.Session()
         mine: list[float] = []
         bad = 0
+        seen: dict[int, int] = {}
         form: dict[str, str] = {}
         if spec.get("csrf_from"):
             page = session.get(spec["base"] + spec["csrf_from"], timeout=30).text
@@ -39,15 +44,18 @@ def load_worker(spec: dict[str, Any], out: Any) -> None:
                 allow_redirects=False, timeout=60,
             )  # fmt: skip
             mine.append(time.perf_counter() - started)
+            seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
             if answer.status_code != spec["expect"]:
                 bad += 1
         with lock:
             latencies.extend(mine)
             errors[0] += bad
+            for status, n in seen.items():
+                statuses[status] = statuses.get(status, 0) + n
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(spec["clients"])]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    out.put((len(latencies), latencies, errors[0]))
+    out.put((len(latencies), latencies, errors[0], statuses))

@@ -157,6 +157,29 @@ def test_an_unreachable_identity_provider(app: Flask) -> None:
     assert down.logout_url("http://127.0.0.1:5000/") is None
 
 
+def test_flows_start_on_one_client_per_authority(
+    app: Flask, entra: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    with app.app_context():
+        identity = extensions.identity()
+    real = identity._cca
+
+    def counting(authority: str, *args: Any, **kw: Any) -> Any:
+        built.append(authority)
+        return real(authority, *args, **kw)
+
+    monkeypatch.setattr(identity, "_cca", counting)
+    first = start(app, "onedrive", account_type="work")
+    second = start(app, "onedrive", account_type="work")
+    assert built == ["organizations"]  # built once, then reused
+    assert first["state"] != second["state"]  # each flow still has its own state, nonce, PKCE
+    assert first["nonce"] != second["nonce"]
+    assert first["code_verifier"] != second["code_verifier"]
+    start(app, "outlook", account_type="personal")
+    assert built == ["organizations", "consumers"]
+
+
 def test_check_logout_and_admin_consent_links(app: Flask, entra: Any) -> None:
     with app.app_context():
         identity = extensions.identity()

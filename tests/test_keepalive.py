@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy import update
 
+from app import extensions
 from app import keepalive
 from app import links
+from app import notify
 from app.extensions import db
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import Connection
+from app.models import Delivery
 from app.models import utcnow
+
+LINK = re.compile(rb"/l/[A-Za-z0-9_-]{20,}")
 
 
 class Inbox:
@@ -47,6 +56,27 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
+def use_smtp(app: Flask, port: int, **settings: Any) -> None:
+    """Point the app's own notifier at the test SMTP server."""
+    notifier = app.extensions["portal.notifier"]
+    notifier.settings = dataclasses.replace(
+        notifier.settings, smtp_url=f"smtp://127.0.0.1:{port}", **settings
+    )
+
+
+def database_bytes(app: Flask) -> bytes:
+    """Return the SQLite database's bytes on disk, with its write-ahead log."""
+    path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in path.parent.glob(f"{path.name}*") if p.is_file())
+
+
+def mail_payloads(app: Flask) -> list[dict[str, Any]]:
+    """Return every mail delivery's stored payload."""
+    with app.app_context():
+        query = select(Delivery).where(Delivery.channel == "mail")
+        return [dict(d.payload) for d in db.session.scalars(query)]
+
+
 def age(app: Flask, connection_id: str, days: int) -> None:
     """Pretend the connection's refresh token was last used `days` ago."""
     with app.app_context():
@@ -60,10 +90,15 @@ def age(app: Flask, connection_id: str, days: int) -> None:
 
 
 def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
-    app: Flask, entra: Any, connect: Any, read_row: Any, smtp: tuple[Inbox, int]
+    app: Flask,
+    entra: Any,
+    connect: Any,
+    read_row: Any,
+    smtp: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     inbox, port = smtp
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    use_smtp(app, port)
     idle, _ = connect("onedrive", "user@fabrikam.test")
     revoked, _ = connect("onedrive", "admin@fabrikam.test")
     fresh, _ = connect("outlook", "user@fabrikam.test")
@@ -73,6 +108,11 @@ def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
         "POST", "/_emulator/refresh-tokens/revoke", json={"username": "admin@fabrikam.test"}
     )
     entra.control("DELETE", "/_emulator/requests")
+
+    def no_new_notifier(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the job must use the app's notifier")
+
+    monkeypatch.setattr(notify.Notifier, "__init__", no_new_notifier)
     with app.app_context():
         assert keepalive.near_limit(read_row(revoked))
         report = keepalive.run()
@@ -89,8 +129,43 @@ def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
     ((recipients, message),) = inbox.messages
     assert recipients == ["admin@fabrikam.test"] and "Reconnect OneDrive" in message
     link = next(w for w in message.split() if "/l/" in w)
+    # The working link is nowhere at rest: not in the database, not in its write-ahead log.
+    token = urlsplit(link).path.rsplit("/", 1)[1].encode()
+    stored = database_bytes(app)
+    assert token not in stored and LINK.search(stored) is None
+    (payload,) = mail_payloads(app)
+    assert payload == {"to": "admin@fabrikam.test", "subject": payload["subject"]}  # wiped
     landing = app.test_client().get(urlsplit(link).path).get_data(as_text=True)
     assert "Your helpdesk asked you to reconnect OneDrive as admin@fabrikam.test" in landing
+
+
+def test_a_queued_reconnect_mail_is_sealed_and_wiped_once_sent_or_failed(
+    app: Flask, connect: Any, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    use_smtp(app, port, background=False)  # queued only: the test sends it
+    connection_id, _ = connect("onedrive", "user@fabrikam.test")
+    with app.test_request_context():
+        notifier = extensions.notifier()
+        url = keepalive.reconnect_mail(connection_id, created_by="helpdesk@contoso.test")
+        assert url is not None
+        token = url.rsplit("/", 1)[1].encode()
+        (pending,) = mail_payloads(app)
+        assert set(pending) == {"to", "subject", "sealed"}
+        stored = database_bytes(app)
+        assert token not in stored and LINK.search(stored) is None
+        assert notifier.run_due() == 1
+    ((_, message),) = inbox.messages
+    assert url in message
+    assert mail_payloads(app) == [{"to": "user@fabrikam.test", "subject": pending["subject"]}]
+
+    use_smtp(app, 1, background=False, max_attempts=1)  # nothing listens on port 1
+    with app.test_request_context():
+        assert keepalive.reconnect_mail(connection_id, created_by="helpdesk@contoso.test")
+        assert notifier.run_due() == 1
+    assert len(inbox.messages) == 1
+    assert all(set(p) == {"to", "subject"} for p in mail_payloads(app))
+    assert LINK.search(database_bytes(app)) is None
 
 
 def test_jobs_run_from_the_command_line(app: Flask, connect: Any) -> None:

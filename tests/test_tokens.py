@@ -123,6 +123,51 @@ def test_unknown_malformed_and_revoked_codes_look_the_same(
         assert caught.value.api_body() == InvalidToken().api_body()
 
 
+def test_unknown_codes_cost_a_decryption_like_valid_ones(
+    app: Flask, entra: Any, connect: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection_id, code = connect()
+    with app.app_context():
+        vault = extensions.vault()
+        extensions.broker().revoke(connect("outlook")[0])
+        unknown = vault.new_code()
+    opened: list[str] = []
+    real = vault.open
+
+    def counting(connection: str, key_id: str, blob: bytes) -> bytes:
+        opened.append(connection)
+        return real(connection, key_id, blob)
+
+    monkeypatch.setattr(vault, "open", counting)
+    token(app, code)
+    assert opened == [connection_id]
+    for bad in (unknown, "ccp_short", "x" * 10_000):
+        opened.clear()
+        with pytest.raises(InvalidToken):
+            token(app, bad)
+        assert len(opened) == 1  # the decoy cache: the same work as a live code (C24)
+        assert connection_id not in opened
+
+
+def test_a_refresh_without_a_free_slot_answers_503(
+    app: Flask, entra: Any, connect: Any, read_row: Any
+) -> None:
+    connection_id, code = expired_connection(entra, connect)
+    before = read_row(connection_id)
+    with app.app_context():
+        broker = extensions.broker()
+    broker._slots, broker._slot_wait = threading.BoundedSemaphore(1), 0.05
+    assert broker._slots.acquire()  # another refresh holds this worker's only slot
+    with pytest.raises(TemporarilyUnavailable) as caught:
+        token(app, code)
+    assert caught.value.retry_after == 1
+    assert refreshes(entra) == 0
+    assert read_row(connection_id).cache_version == before.cache_version
+    broker._slots.release()
+    assert token(app, code)["access_token"]
+    assert refreshes(entra) == 1
+
+
 def test_revoke_erases_the_tokens(app: Flask, entra: Any, connect: Any, read_row: Any) -> None:
     connection_id, code = connect()
     with app.app_context():

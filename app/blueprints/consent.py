@@ -103,10 +103,8 @@ def viewer_role(found: ConsentRequest, user: Mapping[str, Any]) -> str | None:
     same_tenant = user["tenant_id"] == found.tenant_id
     if same_tenant and roles.admin_basis(user, config["ADMIN_USERS"]):
         return "admin"
-    if str(user["username"]).lower() in {u.lower() for u in config["HELPDESK_USERS"]}:
-        return "helpdesk"  # the operator's own helpdesk sees every tenant's requests
-    if same_tenant and roles.is_helpdesk(user, ()):
-        return "helpdesk"
+    if roles.in_scope(found.tenant_id, roles.helpdesk_scope(user, config["HELPDESK_USERS"])):
+        return "helpdesk"  # the operator's own helpdesk sees every tenant, the app role its own
     if same_tenant and any(r.oid == user["oid"] for r in consent.requesters(db.session, found.id)):
         return "requester"
     return None

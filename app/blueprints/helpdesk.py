@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from app import accounts
 from app import diagnosis
 from app import extensions
+from app import held
 from app import links
 from app import roles
 from app.extensions import csrf
@@ -30,7 +32,6 @@ from app.models import HelpdeskLink
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
 csrf.exempt(bp)  # checked in guard() after the role, so a forged POST by a non-helpdesk is a 403
 log = logging.getLogger(__name__)
-REVEAL_KEY = f"{__name__}.reveal"
 
 
 def guard() -> ResponseReturnValue | None:
@@ -38,7 +39,7 @@ def guard() -> ResponseReturnValue | None:
     user = accounts.current_user()
     if user is None and request.method == "GET":
         return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
-    if not roles.is_helpdesk(user, current_app.config.get("HELPDESK_USERS") or ()):
+    if not roles.is_helpdesk(user, _members()):
         who = (user or {}).get("username") or "anonymous"
         log.warning("helpdesk access refused: %s %s by %s", request.method, request.path, who)
         abort(403)
@@ -53,8 +54,12 @@ bp.before_request(guard)
 @bp.app_context_processor
 def _menu() -> dict[str, bool]:
     """Tell every page whether to show the Helpdesk menu entry."""
-    members = current_app.config.get("HELPDESK_USERS") or ()
-    return {"helpdesk_member": roles.is_helpdesk(accounts.current_user(), members)}
+    return {"helpdesk_member": roles.is_helpdesk(accounts.current_user(), _members())}
+
+
+def _members() -> list[str]:
+    """Return the operator's helpdesk usernames (PORTAL_HELPDESK_USERS)."""
+    return list(current_app.config.get("HELPDESK_USERS") or ())
 
 
 def staff() -> str:
@@ -64,12 +69,27 @@ def staff() -> str:
     return str(user["username"])
 
 
+def staff_tenant() -> str:
+    """Return the signed-in helpdesk member's tenant id (the tenant of the links they make)."""
+    user = accounts.current_user()
+    assert user is not None
+    return str(user["tenant_id"])
+
+
+def scope() -> frozenset[str] | None:
+    """Return the tenants the signed-in helpdesk member may see and act on (None: every one)."""
+    found = roles.helpdesk_scope(accounts.current_user(), _members())
+    if found == frozenset():
+        abort(403)  # guard() let nobody else in; never treat "no tenant" as "every tenant"
+    return found
+
+
 @bp.get("")
 def index() -> ResponseReturnValue:
     """Show the link form, the newest links and the user lookup."""
     return render_template(
         "helpdesk/index.html",
-        links=links.recent(),
+        links=links.recent(scope()),
         status=links.status,
         kinds=links.KINDS,
         connectors=_connectors(),
@@ -86,6 +106,8 @@ def create_link() -> ResponseReturnValue:
         made = links.create(
             kind=form.get("kind", ""),
             created_by=staff(),
+            tenant_id=staff_tenant(),
+            scope=scope(),
             connector=form.get("connector") or None,
             login_hint=form.get("login_hint"),
             tenant=form.get("tenant"),
@@ -103,9 +125,8 @@ def create_link() -> ResponseReturnValue:
 
 
 def reveal(made: links.NewLink) -> ResponseReturnValue:
-    """Remember a new link's URL for one showing and go to its page."""
-    key_id, blob = extensions.vault().seal(f"link:{made.link.id}", made.url.encode())
-    session[REVEAL_KEY] = {"id": made.link.id, "kid": key_id, "blob": blob.hex()}  # sealed
+    """Remember a new link's URL, sealed, for one showing and go to its page."""
+    held.keep_for_reveal(session, made.link.id, made.url, kind="link")
     return redirect(url_for("helpdesk.show_link", link_id=made.link.id), code=303)
 
 
@@ -113,7 +134,7 @@ def reveal(made: links.NewLink) -> ResponseReturnValue:
 def show_link(link_id: str) -> ResponseReturnValue:
     """Show a link's status and events; right after creation, its URL, QR code and e-mail."""
     link = _link(link_id)
-    url = _revealed(link)
+    url = held.reveal(session, link.id, kind="link")
     return render_template(
         "helpdesk/link.html",
         link=link,
@@ -148,32 +169,23 @@ def troubleshoot() -> ResponseReturnValue:
     return render_template("helpdesk/troubleshoot.html", text=text, parsed=parsed, diagnosis=found)
 
 
-def _revealed(link: HelpdeskLink) -> str | None:
-    """Return and forget the URL of a link created a moment ago, or None."""
-    held = session.pop(REVEAL_KEY, None)
-    if not held or held.get("id") != link.id:
-        return None
-    return (
-        extensions.vault()
-        .open(f"link:{link.id}", held["kid"], bytes.fromhex(held["blob"]))
-        .decode()
-    )
-
-
 def _link(link_id: str) -> HelpdeskLink:
-    """Return a link by id or answer 404."""
-    link = db.session.get(HelpdeskLink, link_id[:36])
+    """Return a link by id, or answer 404 when there is none in this helpdesk's scope."""
+    link = links.visible(link_id, scope())
     if link is None:
         abort(404)
     return link
 
 
 def _days(value: str | None) -> float:
-    """Return the form's lifetime in days (7 when empty)."""
+    """Return the form's lifetime in days (7 when empty); nan and inf are not a lifetime."""
     try:
-        return float(value) if value else links.DEFAULT_DAYS
+        days = float(value) if value else links.DEFAULT_DAYS
     except ValueError:
-        raise links.LinkRefused("The lifetime must be a number of days.") from None
+        days = math.nan
+    if not math.isfinite(days):
+        raise links.LinkRefused("The lifetime must be a number of days.")
+    return days
 
 
 def _connectors() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from typing import TypeVar
 
 from flask import Blueprint
 from flask import abort
@@ -13,6 +14,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -21,15 +23,20 @@ from app import extensions
 from app import keepalive
 from app import links
 from app import probes
+from app import roles
 from app.blueprints.helpdesk import guard
 from app.blueprints.helpdesk import reveal
+from app.blueprints.helpdesk import scope
 from app.blueprints.helpdesk import staff
+from app.blueprints.helpdesk import staff_tenant
 from app.errors import PortalError
 from app.errors import ReauthenticationRequired
 from app.extensions import csrf
 from app.extensions import db
 from app.models import AuditEvent
 from app.models import Connection
+from app.models import ConsentRequest
+from app.models import ConsentRequester
 
 bp = Blueprint("helpdesk_users", __name__, url_prefix="/helpdesk")
 csrf.exempt(bp)  # guard() checks the role first, then the CSRF token
@@ -40,20 +47,22 @@ STATUS_LABELS = {
     "revoked": "Revoked",
 }
 MAX_QUERY = 254
+T = TypeVar("T")
 
 
 @bp.get("/users")
 def lookup() -> ResponseReturnValue:
     """Find a person by username or e-mail and show everything the helpdesk needs."""
     query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
-    people = _people(query) if query else []
+    tenants = scope()
+    people = _people(query, tenants) if query else []
     if query:
         links.audit(staff(), "helpdesk.lookup", query, found=str(len(people)))
         db.session.commit()
     return render_template(
         "helpdesk/users.html",
         query=query,
-        people=[_person(username) for username in people],
+        people=[_person(username, tenants) for username in people],
         status_labels=STATUS_LABELS,
         connectors=extensions.connectors(),
         limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
@@ -105,7 +114,13 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     """Create a reconnect link for the connection and e-mail it to its owner if SMTP is set."""
     connection = _connection(connection_id)
     try:
-        made = links.create(kind=links.RECONNECT, created_by=staff(), connection_id=connection.id)
+        made = links.create(
+            kind=links.RECONNECT,
+            created_by=staff(),
+            tenant_id=staff_tenant(),
+            scope=scope(),
+            connection_id=connection.id,
+        )
     except links.LinkRefused as refused:
         flash(f"The link was not created: {refused}")
         return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
@@ -116,23 +131,23 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     return reveal(made)
 
 
-def _people(query: str) -> list[str]:
-    """Return the usernames matching a query: the exact account, else those starting with it."""
+def _people(query: str, tenants: frozenset[str] | None) -> list[str]:
+    """Return the usernames in scope matching a query: the exact account, else its prefix."""
     name = func.lower(Connection.username)
-    exact = select(Connection.username).where(name == query).distinct()
-    found = list(db.session.scalars(exact))
+    usernames = _in_scope(select(Connection.username), tenants)
+    found = list(db.session.scalars(usernames.where(name == query).distinct()))
     if not found:
         pattern = query.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
-        prefix = select(Connection.username).where(name.like(pattern, escape="\\")).distinct()
+        prefix = usernames.where(name.like(pattern, escape="\\")).distinct()
         found = list(db.session.scalars(prefix.limit(10)))
     return sorted(set(found))
 
 
-def _person(username: str) -> dict[str, Any]:
-    """Return one person's connections, consent requests, failed flows and links."""
+def _person(username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
+    """Return one person's connections, consent requests, failed flows and links, in scope."""
     connections = list(
         db.session.scalars(
-            select(Connection)
+            _in_scope(select(Connection), tenants)
             .where(Connection.username == username)
             .order_by(Connection.created_at.desc())
         )
@@ -140,10 +155,15 @@ def _person(username: str) -> dict[str, Any]:
     return {
         "username": username,
         "connections": [_health(c) for c in connections],
-        "requests": _consent_requests(username),
+        "requests": _consent_requests(username, tenants),
         "failures": _failures(username),
-        "links": links.for_person(username),
+        "links": links.for_person(username, tenants),
     }
+
+
+def _in_scope(query: Select[tuple[T]], tenants: frozenset[str] | None) -> Select[tuple[T]]:
+    """Limit a query on connections to the helpdesk's tenants (None: every tenant)."""
+    return query if tenants is None else query.where(Connection.tenant_id.in_(sorted(tenants)))
 
 
 def _health(connection: Connection) -> dict[str, Any]:
@@ -179,27 +199,21 @@ def _failures(username: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _consent_requests(username: str) -> list[Any]:
-    """Return the person's consent requests, when the consent-request tables exist."""
-    from app import models
-
-    request_model = getattr(models, "ConsentRequest", None)
-    requester = getattr(models, "ConsentRequester", None)
-    if request_model is None or requester is None:
-        return []
+def _consent_requests(username: str, tenants: frozenset[str] | None) -> list[ConsentRequest]:
+    """Return the person's consent requests in the helpdesk's tenants."""
     query = (
-        select(request_model)
-        .join(requester, requester.request_id == request_model.id)
-        .where(func.lower(requester.username) == username.lower())
-        .order_by(request_model.created_at.desc())
-        .limit(10)
+        select(ConsentRequest)
+        .join(ConsentRequester, ConsentRequester.request_id == ConsentRequest.id)
+        .where(func.lower(ConsentRequester.username) == username.lower())
     )
-    return list(db.session.scalars(query))
+    if tenants is not None:
+        query = query.where(ConsentRequest.tenant_id.in_(sorted(tenants)))
+    return list(db.session.scalars(query.order_by(ConsentRequest.created_at.desc()).limit(10)))
 
 
 def _connection(connection_id: str) -> Connection:
-    """Return a connection by id or answer 404."""
+    """Return a connection by id, or answer 404 when there is none in the helpdesk's scope."""
     connection = db.session.get(Connection, connection_id[:64])
-    if connection is None:
-        abort(404)
+    if connection is None or not roles.in_scope(connection.tenant_id, scope()):
+        abort(404)  # the same answer whether it exists in another tenant or not at all
     return connection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from datetime import timedelta
@@ -14,6 +15,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy import update
 
+from app import consent
+from app import held
+from app import links
+from app import roles
 from app.extensions import db
 from app.flows import FLOWS_KEY
 from app.models import AuditEvent
@@ -22,6 +27,21 @@ from app.models import utcnow
 
 LINK_URL = re.compile(r'id="link-url"[^>]*value="([^"]+)"')
 REFERENCE = re.compile(r"Reference for the helpdesk: [0-9a-f]+")
+GRAPH = "https://graph.microsoft.com"
+CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
+FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
+
+
+def grant_onedrive_in_contoso(app: Flask, entra: Any) -> None:
+    """Let contoso users connect OneDrive (a contoso admin granted its scope tenant-wide)."""
+    grant = {
+        "tenant": "contoso.test",
+        "client_id": app.config["CLIENT_ID"],
+        "resource": GRAPH,
+        "scopes": [f"{GRAPH}/Files.Read.All"],
+        "principal": None,
+    }
+    assert entra.control("POST", "/_emulator/grants", json=grant).status_code == 201
 
 
 def sign_in(web: Any, username: str) -> None:
@@ -170,7 +190,10 @@ def test_unusable_links_all_get_the_same_page_and_start_nothing(
     assert person.client.get(path_of(valid)).status_code == 200  # the valid one still works
 
 
-def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(helpdesk: Any, connect: Any) -> None:
+def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(
+    helpdesk: Any, app: Flask, connect: Any
+) -> None:
+    app.config["HELPDESK_USERS"] = ["helpdesk@contoso.test"]  # the operator's: every tenant
     link_id, url = create_link(helpdesk, login_hint="user@fabrikam.test")
     person = helpdesk.other()
     start = person.client.post(path_of(url), data={"csrf_token": person.csrf(path_of(url))})
@@ -186,8 +209,9 @@ def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(helpdesk: Any, connec
 def test_lookup_shows_health_and_test_connection_calls_graph(
     helpdesk: Any, app: Flask, connect: Any, entra: Any
 ) -> None:
-    connection_id, _ = connect("onedrive", "user@fabrikam.test")
-    page = helpdesk.client.get("/helpdesk/users?q=USER@fabrikam.test").get_data(as_text=True)
+    grant_onedrive_in_contoso(app, entra)
+    connection_id, _ = connect("onedrive", "user@contoso.test")
+    page = helpdesk.client.get("/helpdesk/users?q=USER@contoso.test").get_data(as_text=True)
     assert "OneDrive" in page and "Active" in page and "Test connection" in page
     token = helpdesk.csrf("/helpdesk")
     answer = helpdesk.client.post(
@@ -210,8 +234,11 @@ def test_storage_without_a_data_role_explains_the_missing_role(helpdesk: Any, co
     assert "Storage Blob Data Reader" in text and "Consent alone is not enough" in text
 
 
-def test_send_reconnect_link_without_smtp_shows_the_link(helpdesk: Any, connect: Any) -> None:
-    connection_id, _ = connect("onedrive", "user@fabrikam.test")
+def test_send_reconnect_link_without_smtp_shows_the_link(
+    helpdesk: Any, app: Flask, connect: Any, entra: Any
+) -> None:
+    grant_onedrive_in_contoso(app, entra)
+    connection_id, _ = connect("onedrive", "user@contoso.test")
     answer = helpdesk.client.post(
         f"/helpdesk/connections/{connection_id}/reconnect-link",
         data={"csrf_token": helpdesk.csrf("/helpdesk")},
@@ -221,7 +248,7 @@ def test_send_reconnect_link_without_smtp_shows_the_link(helpdesk: Any, connect:
     match = LINK_URL.search(page)
     assert match
     landing = helpdesk.other().client.get(path_of(match.group(1))).get_data(as_text=True)
-    assert "Your helpdesk asked you to reconnect OneDrive as user@fabrikam.test" in landing
+    assert "Your helpdesk asked you to reconnect OneDrive as user@contoso.test" in landing
 
 
 @pytest.mark.parametrize(
@@ -257,3 +284,143 @@ def test_shareable_aadsts_pages_need_no_sign_in(client: Any) -> None:
     assert "AADSTS50105" in known and "assign" in known.lower()
     unknown = client.get("/help/aadsts/12345678")
     assert unknown.status_code == 200 and "AADSTS12345678" in unknown.get_data(as_text=True)
+
+
+def fabrikam_link(app: Flask) -> str:
+    """Return the id of a link that Fabrikam's own helpdesk (its app role) made."""
+    with app.app_context():
+        made = links.create(
+            kind="authenticate",
+            created_by="helpdesk@fabrikam.test",
+            tenant_id=FABRIKAM,
+            scope=frozenset({FABRIKAM}),
+            connector="onedrive",
+            login_hint="user@fabrikam.test",
+        )
+        return made.link.id
+
+
+def fabrikam_consent_request(app: Flask) -> str:
+    """Return the id of a consent request filed by user@fabrikam.test."""
+    with app.app_context():
+        who = consent.Requester("fabrikam-user-oid", "user@fabrikam.test", FABRIKAM)
+        found, _ = consent.open_request(db.session, who, "onedrive", ["Files.Read.All"], 7)
+        db.session.commit()
+        return found.id
+
+
+def test_app_role_helpdesk_cannot_reach_another_tenant(
+    helpdesk: Any, app: Flask, connect: Any, entra: Any
+) -> None:
+    theirs, _ = connect("onedrive", "user@fabrikam.test")
+    token = helpdesk.csrf("/helpdesk")
+    for query in ("user@fabrikam.test", "user@"):
+        page = helpdesk.client.get(f"/helpdesk/users?q={query}").get_data(as_text=True)
+        assert "Nobody with connections matches" in page and theirs not in page
+    for action in ("test", "reconnect-link"):
+        answer = helpdesk.client.post(
+            f"/helpdesk/connections/{theirs}/{action}", data={"csrf_token": token}
+        )
+        assert answer.status_code == 404
+    form = {"csrf_token": token, "days": "7"}
+    refusals = [
+        ({"kind": "reconnect", "connection_id": theirs}, "There is no live connection"),
+        ({"kind": "admin_consent", "connector": "onedrive", "tenant": FABRIKAM}, "your own"),
+        (
+            {"kind": "consent_request", "consent_request_id": fabrikam_consent_request(app)},
+            "There is no consent request with that id",
+        ),
+    ]
+    for fields, reason in refusals:
+        answer = helpdesk.client.post("/helpdesk/links", data=form | fields, follow_redirects=True)
+        assert reason in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(HelpdeskLink)).first() is None
+        assert "helpdesk.test_connection" not in audit_actions(app)
+
+    other = fabrikam_link(app)
+    assert other not in helpdesk.client.get("/helpdesk").get_data(as_text=True)
+    assert helpdesk.client.get(f"/helpdesk/links/{other}").status_code == 404
+    revoke = helpdesk.client.post(f"/helpdesk/links/{other}/revoke", data={"csrf_token": token})
+    assert revoke.status_code == 404
+    with app.app_context():
+        stored = db.session.get(HelpdeskLink, other)
+        assert stored is not None and stored.revoked_at is None
+
+
+def test_app_role_helpdesk_works_in_its_own_tenant(
+    helpdesk: Any, app: Flask, connect: Any, entra: Any
+) -> None:
+    grant_onedrive_in_contoso(app, entra)
+    ours, _ = connect("onedrive", "user@contoso.test")
+    page = helpdesk.client.get("/helpdesk/users?q=user@").get_data(as_text=True)
+    assert ours in page and "user@contoso.test" in page
+    link_id, _ = create_link(helpdesk, kind="reconnect", connection_id=ours)
+    admin_id, _ = create_link(helpdesk, kind="admin_consent", connector="onedrive")
+    with app.app_context():
+        made = [db.session.get(HelpdeskLink, i) for i in (link_id, admin_id)]
+        assert [(m.tenant_id, m.tenant) for m in made if m] == [(CONTOSO, None), (CONTOSO, CONTOSO)]
+    listing = helpdesk.client.get("/helpdesk").get_data(as_text=True)
+    assert link_id in listing and admin_id in listing
+
+
+def test_helpdesk_scope_is_one_function_for_every_check() -> None:
+    member = {"username": "helpdesk@contoso.test", "tenant_id": CONTOSO, "roles": ["Helpdesk"]}
+    assert roles.helpdesk_scope(member, []) == frozenset({CONTOSO})
+    assert roles.helpdesk_scope(member, ["HELPDESK@contoso.test"]) is None  # the operator's
+    nobody = {"username": "user@contoso.test", "tenant_id": CONTOSO, "roles": []}
+    assert roles.helpdesk_scope(nobody, []) == frozenset() and not roles.is_helpdesk(nobody, [])
+    personal = {
+        "username": "pat@outlook.test",
+        "tenant_id": roles.MSA_TENANT,
+        "roles": ["Helpdesk"],
+    }
+    assert roles.helpdesk_scope(personal, ["pat@outlook.test"]) == frozenset()
+    assert not roles.is_helpdesk(personal, ["pat@outlook.test"])
+    assert roles.helpdesk_scope(None, ["pat@outlook.test"]) == frozenset()
+    assert roles.in_scope(FABRIKAM, None) and not roles.in_scope(FABRIKAM, frozenset({CONTOSO}))
+    assert not roles.in_scope(None, frozenset({CONTOSO}))
+
+
+def test_helpdesk_of_one_tenant_cannot_see_another_tenants_consent_request(
+    helpdesk: Any, app: Flask
+) -> None:
+    request_id = fabrikam_consent_request(app)
+    assert helpdesk.client.get(f"/consent-requests/{request_id}").status_code == 404
+    app.config["HELPDESK_USERS"] = ["helpdesk@contoso.test"]
+    assert helpdesk.client.get(f"/consent-requests/{request_id}").status_code == 200
+
+
+@pytest.mark.parametrize("days", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_link_form_refuses_a_lifetime_that_is_not_a_number(
+    helpdesk: Any, app: Flask, days: str
+) -> None:
+    token = helpdesk.csrf("/helpdesk")
+    form = {"csrf_token": token, "kind": "authenticate", "connector": "onedrive", "days": days}
+    answer = helpdesk.client.post("/helpdesk/links", data=form, follow_redirects=True)
+    assert answer.status_code == 200
+    assert "The lifetime must be a number of days." in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(HelpdeskLink)).first() is None
+        for value in (math.nan, math.inf):
+            with pytest.raises(links.LinkRefused, match="number of days"):
+                links.create(
+                    kind="authenticate",
+                    created_by="cli:test",
+                    tenant_id=None,
+                    scope=None,
+                    connector="onedrive",
+                    days=value,
+                )
+
+
+def test_a_held_link_and_a_held_code_are_shown_once_each(app: Flask) -> None:
+    session: dict[str, Any] = {}
+    url = f"{app.config['PUBLIC_URL']}/l/{secrets.token_urlsafe(32)}"
+    with app.app_context():
+        held.keep_for_reveal(session, "connection-1", "the-code")
+        held.keep_for_reveal(session, "link-1", url, kind="link")
+        assert url not in repr(session) and "the-code" not in repr(session)  # sealed
+        assert held.reveal(session, "link-1", kind="link") == url
+        assert held.reveal(session, "link-1", kind="link") is None
+        assert held.reveal(session, "connection-1") == "the-code"
