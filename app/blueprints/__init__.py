@@ -41,11 +41,10 @@ log = logging.getLogger(__name__)
 
 def register(app: Flask) -> None:
     """Register every blueprint and the one renderer for expected and unexpected failures."""
-    for module in (auth, connectors, connections, outcomes, api, health):
-        app.register_blueprint(module.bp)
-    for module in (consent, admin, grant, readiness):  # issue 4
-        app.register_blueprint(module.bp)
-    for module in (helpdesk, helpdesk_users, landing):  # issue 5
+    people = (auth, connectors, connections, outcomes, consent, landing)
+    staff = (admin, grant, readiness, helpdesk, helpdesk_users)
+    machines = (api, health)
+    for module in people + staff + machines:
         app.register_blueprint(module.bp)
     app.before_request(accounts.end_old_sign_in)
     app.context_processor(_page_globals)
