@@ -132,8 +132,11 @@ class Broker:
         wanted = self._allowed_scopes(row, scopes)
         if row.status == REAUTHENTICATION_REQUIRED:
             raise self._reauthenticate(row)
-        outcome = self._cached(row, wanted) or self._refresh(row, wanted)
-        self._touch(row)
+        outcome = self._cached(row, wanted)
+        if outcome is None:  # the refresh's own write records the use: one write, not two
+            outcome = self._refresh(row, wanted, used=True)
+        else:
+            self._touch(row)
         return {
             "access_token": outcome.access_token,
             "token_type": "Bearer",
@@ -216,7 +219,9 @@ class Broker:
         """Return a fresh cached token from the row's blob, without a lock or I/O."""
         return self._identity.cached_token(self._open(row), row.home_account_id, scopes)
 
-    def _refresh(self, row: _Row, scopes: Sequence[str], force: bool = False) -> TokenOutcome:
+    def _refresh(
+        self, row: _Row, scopes: Sequence[str], force: bool = False, used: bool = False
+    ) -> TokenOutcome:
         """Refresh under the connection's lock, re-reading the row a sibling may have updated."""
         with self._locks.hold(row.id, self._lock_ttl) as held:
             current = self._reread(row.id)
@@ -228,7 +233,7 @@ class Broker:
             if not held:  # the holder is still at Entra; never refresh beside it
                 raise TemporarilyUnavailable(retry_after=1)
             with self._upstream_slot():
-                return self._refresh_held(current, scopes, force)
+                return self._refresh_held(current, scopes, force, used)
 
     @contextmanager
     def _upstream_slot(self) -> Iterator[None]:
@@ -244,7 +249,9 @@ class Broker:
         finally:
             self._slots.release()
 
-    def _refresh_held(self, row: _Row, scopes: Sequence[str], force: bool = False) -> TokenOutcome:
+    def _refresh_held(
+        self, row: _Row, scopes: Sequence[str], force: bool = False, used: bool = False
+    ) -> TokenOutcome:
         """Call Entra while holding the lock; store only over the version we read."""
         for _ in range(SIBLING_RETRIES + 1):
             try:
@@ -267,23 +274,27 @@ class Broker:
                 raise self._reauthenticate(row) from None
             metrics.refresh("ok")
             if outcome.cache_blob is not None:
-                self._store_refreshed(row, outcome.cache_blob)
+                self._store_refreshed(row, outcome.cache_blob, used)
             return outcome
         raise TemporarilyUnavailable(retry_after=1)
 
-    def _store_refreshed(self, row: _Row, blob: str) -> None:
+    def _store_refreshed(self, row: _Row, blob: str, used: bool = False) -> None:
         """Write the new cache only if nobody wrote since we read it (compare-and-swap)."""
         key_id, sealed = self._vault.seal(row.id, blob.encode())
+        now = utcnow()
+        values: dict[str, Any] = {
+            "key_id": key_id,
+            "sealed_cache": sealed,
+            "cache_version": row.cache_version + 1,
+            "last_refresh_at": now,
+        }
+        if used:  # a data tool's call, not the keep-alive job
+            values["last_used_at"] = now
         with self._write() as db:
             result = db.execute(
                 update(Connection)
                 .where(Connection.id == row.id, Connection.cache_version == row.cache_version)
-                .values(
-                    key_id=key_id,
-                    sealed_cache=sealed,
-                    cache_version=row.cache_version + 1,
-                    last_refresh_at=utcnow(),
-                )
+                .values(**values)
             )
         if not result.rowcount:  # type: ignore[attr-defined]
             # Someone wrote a newer cache meanwhile (a reconnect, or a lock that lapsed):

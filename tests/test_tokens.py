@@ -65,6 +65,7 @@ def test_an_expired_token_is_refreshed_once_and_stored(
     assert after.cache_version == before.cache_version + 1
     assert after.sealed_cache != before.sealed_cache
     assert after.last_refresh_at is not None
+    assert after.last_used_at == after.last_refresh_at  # one write records both
     assert token(app, code)["access_token"] == fresh["access_token"]
     assert refreshes(entra) == 1  # the refreshed token now comes from the cache
 
