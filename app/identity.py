@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
 import time
@@ -14,20 +12,15 @@ from typing import Any
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
-import jwt
 import msal
 import requests
-import requests.adapters
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
-from urllib3.util.retry import Retry
 
+from app import idtokens
+from app import msal_client
 from app import msal_logs
-from app.connectors import MSA_TENANT
-from app.connectors import RESERVED_SCOPES
+from app import signins
+from app import token_outcomes
 from app.connectors import Connector
-from app.connectors import account_type_for_tenant
 from app.connectors import authority_tenant as default_authority_tenant
 from app.errors import EntraError
 from app.errors import IdentityUnavailable
@@ -36,63 +29,46 @@ from app.errors import ReauthenticationRequired
 from app.errors import SignInExpired
 from app.errors import SignInRejected
 from app.errors import TemporarilyUnavailable
+from app.idtokens import check_tenant
+from app.msal_client import HTTP_CACHE
+from app.msal_client import certificate_credential
+from app.msal_client import last_retry_after
+from app.msal_client import make_http_client
+from app.signins import AUTHORITY_KEY
+from app.signins import CONNECTOR_KEY
+from app.signins import CREATED_KEY
+from app.signins import SCOPES_KEY
+from app.signins import SignIn
+from app.signins import home_account_id
+from app.token_outcomes import RefreshRefused
+from app.token_outcomes import TokenOutcome
+from app.token_outcomes import refresh_error
+from app.token_outcomes import resource_scopes
+
+# Names that lived here before the split keep working for importers (re-exported).
+__all__ = [
+    "AUTHORITY_KEY",
+    "CONNECTOR_KEY",
+    "CREATED_KEY",
+    "HTTP_CACHE",
+    "SCOPES_KEY",
+    "Identity",
+    "IdentitySettings",
+    "RefreshRefused",
+    "SignIn",
+    "TokenOutcome",
+    "certificate_credential",
+    "check_tenant",
+    "home_account_id",
+    "last_retry_after",
+    "make_http_client",
+    "refresh_error",
+    "resource_scopes",
+]
 
 log = logging.getLogger(__name__)
 
-# Process-wide MSAL HTTP cache: discovery is fetched once and kept (pitfall 19).
-HTTP_CACHE: dict[Any, Any] = {}
-# Flow keys the portal adds to MSAL's flow dict; stripped before MSAL sees the flow again.
-CONNECTOR_KEY = "portal.connector"
-AUTHORITY_KEY = "portal.authority_tenant"
-CREATED_KEY = "portal.created_at"
-SCOPES_KEY = "portal.scopes"
-MSAL_EXPIRY_MARGIN = 300  # MSAL treats an access token with < 5 minutes left as expired
-REFUSED_ERRORS = frozenset(
-    {"invalid_grant", "interaction_required", "consent_required", "login_required", "invalid_scope"}
-)
-GENERIC_TENANTS = frozenset({"common", "organizations", "consumers"})
-DEFAULT_RETRY_AFTER = 5
 MAX_FLOW_CLIENTS = 64  # cached flow-starting clients per process (common, organizations, ...)
-_last = threading.local()  # Retry-After of the last answer seen by this thread
-
-
-class RefreshRefused(Exception):
-    """Entra refused the refresh token; the broker decides after re-reading the row."""
-
-    def __init__(self, error: str, codes: tuple[int, ...] = (), suberror: str | None = None):
-        super().__init__(error)
-        self.error = error
-        self.codes = codes
-        self.suberror = suberror
-
-
-@dataclass(frozen=True)
-class SignIn:
-    """A verified sign-in: who signed in, for which connector, and their fresh token cache."""
-
-    home_account_id: str
-    username: str
-    name: str
-    oid: str
-    tenant_id: str
-    account_type: str
-    wids: tuple[str, ...]
-    roles: tuple[str, ...]
-    scopes_granted: tuple[str, ...]
-    connector_id: str
-    cache_blob: str
-    authority_tenant: str = "organizations"
-
-
-@dataclass(frozen=True)
-class TokenOutcome:
-    """An access token and, when MSAL's cache changed, the blob to store."""
-
-    access_token: str
-    expires_at: int
-    scope: str
-    source: str
-    cache_blob: str | None
 
 
 @dataclass(frozen=True)
@@ -125,45 +101,6 @@ class IdentitySettings:
         )
 
 
-class _TimedSession(requests.Session):
-    """A requests session that always has a timeout and remembers Retry-After."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.default_timeout = timeout
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        """Send with the default timeout unless one is given; note Retry-After."""
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        _last.retry_after = None
-        response = super().request(method, url, *args, **kwargs)
-        _last.retry_after = response.headers.get("Retry-After")
-        return response
-
-
-def make_http_client(ca_file: str | None, timeout: float) -> requests.Session:
-    """Return a session for MSAL and discovery: our CA, no environment, timeouts, few retries."""
-    session = _TimedSession(timeout)
-    session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify (pitfall 4)
-    session.verify = ca_file or True
-    # Retry only connection set-up, never a POST that reached Entra: a code or RT is single-use.
-    retries = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0.2)
-    adapter = requests.adapters.HTTPAdapter(max_retries=retries)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-def last_retry_after(default: int = DEFAULT_RETRY_AFTER) -> int:
-    """Return the Retry-After seconds of this thread's last answer, or default."""
-    raw = getattr(_last, "retry_after", None)
-    try:
-        return max(1, min(int(str(raw)), 3600)) if raw is not None else default
-    except ValueError:
-        return default
-
-
 class Identity:
     """Talks to Entra (or the emulator) through MSAL; plain values in and out."""
 
@@ -172,13 +109,17 @@ class Identity:
         self.settings = settings
         self.http = make_http_client(settings.ca_file or None, settings.http_timeout)
         self._credential: Any = None
-        self._jwks: dict[str, Any] = {}
-        self._jwks_lock = threading.Lock()
         self._discovery: dict[str, dict[str, Any]] = {}
+        self._signing_keys = idtokens.SigningKeys(self.http, self.discovery)
         # One client per authority for starting flows: building one costs as much as the rest
         # of a sign-in request, and initiate_auth_code_flow reads it without touching any cache.
         self._flow_clients: dict[str, msal.ConfidentialClientApplication] = {}
         self._flow_clients_lock = threading.Lock()
+
+    @property
+    def _jwks(self) -> dict[str, Any]:
+        """Return the signing-key cache by kid (tests seed it to validate without network)."""
+        return self._signing_keys.keys
 
     # -- sign-in ---------------------------------------------------------------------------
 
@@ -228,7 +169,7 @@ class Identity:
         if "error" in result:
             raise EntraError.from_response(result, details=details)
         claims = self.validate_id_token(str(result.get("id_token") or ""), authority)
-        return self._sign_in(result, claims, flow, authority, cache)
+        return signins.sign_in(result, claims, flow, authority, cache)
 
     def _redeem(
         self,
@@ -252,82 +193,17 @@ class Identity:
             raise IdentityUnavailable(retry_after=last_retry_after(30)) from None
         return dict(result or {})
 
-    def _sign_in(
-        self,
-        result: Mapping[str, Any],
-        claims: Mapping[str, Any],
-        flow: Mapping[str, Any],
-        authority: str,
-        cache: msal.SerializableTokenCache,
-    ) -> SignIn:
-        """Assemble the SignIn from a verified token response."""
-        tid = str(claims["tid"])
-        return SignIn(
-            home_account_id=home_account_id(result, claims),
-            username=str(claims.get("preferred_username") or claims.get("upn") or ""),
-            name=str(claims.get("name") or ""),
-            oid=str(claims.get("oid") or claims.get("sub")),
-            tenant_id=tid,
-            account_type=account_type_for_tenant(tid),
-            wids=tuple(str(w) for w in claims.get("wids") or ()),
-            roles=tuple(str(r) for r in claims.get("roles") or ()),
-            scopes_granted=tuple(str(result.get("scope") or "").split()),
-            connector_id=str(flow.get(CONNECTOR_KEY) or ""),
-            cache_blob=cache.serialize(),
-            authority_tenant=authority,
-        )
-
     # -- ID token validation (MSAL checks only the nonce, pitfall 8) -------------------------
 
     def validate_id_token(self, token: str, authority: str) -> dict[str, Any]:
         """Verify signature, aud, exp, iss and tid of an ID token; return its claims."""
-        if not token:
-            raise SignInRejected()
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise SignInRejected() from None
-        tid = unverified.get("tid")
-        if header.get("alg") != "RS256" or not isinstance(tid, str) or not tid:
-            raise SignInRejected()
-        key = self._signing_key(str(header.get("kid") or ""), authority)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=["RS256"],
-                audience=self.settings.client_id,
-                issuer=f"{self.settings.authority_host}/{tid}/v2.0",
-                leeway=120,
-                options={"require": ["exp", "iat", "iss", "aud", "tid", "sub"]},
-            )
-        except jwt.PyJWTError:
-            raise SignInRejected() from None
-        check_tenant(authority, tid)
-        return claims
-
-    def _signing_key(self, kid: str, authority: str) -> Any:
-        """Return the public key for kid, refetching the JWKS once for a new kid."""
-        with self._jwks_lock:
-            if kid not in self._jwks:
-                self._jwks.update(self._fetch_jwks(authority))
-            jwk = self._jwks.get(kid)
-        if jwk is None:
-            raise SignInRejected()
-        return jwk
-
-    def _fetch_jwks(self, authority: str) -> dict[str, Any]:
-        """Fetch the keys named by discovery's jwks_uri."""
-        uri = str(self.discovery(authority).get("jwks_uri") or "")
-        try:
-            response = self.http.get(uri)
-            response.raise_for_status()
-            keys = response.json().get("keys", [])
-            return {str(k["kid"]): jwt.PyJWK(k).key for k in keys if k.get("kid")}
-        except (requests.RequestException, OSError, ValueError, KeyError, jwt.PyJWTError) as error:
-            log.warning("could not load signing keys: %s", type(error).__name__)
-            raise IdentityUnavailable() from None
+        return idtokens.validate_id_token(
+            token,
+            authority,
+            client_id=self.settings.client_id,
+            authority_host=self.settings.authority_host,
+            keys=self._signing_keys,
+        )
 
     def discovery(self, authority: str, timeout: float | None = None) -> dict[str, Any]:
         """Return the OIDC discovery document for an authority tenant (cached per process)."""
@@ -351,28 +227,9 @@ class Identity:
         self, cache_blob: str, home_account_id: str, scopes: Sequence[str]
     ) -> TokenOutcome | None:
         """Return a still-fresh access token from the blob without MSAL or I/O, else None."""
-        try:
-            entries = json.loads(cache_blob).get("AccessToken", {})
-        except (ValueError, AttributeError):
-            return None
-        wanted = set(scopes)
-        now = time.time()
-        for entry in entries.values():
-            if entry.get("home_account_id") != home_account_id:
-                continue
-            if entry.get("client_id") != self.settings.client_id:
-                continue
-            target = str(entry.get("target") or "")
-            if not wanted <= set(target.split()):
-                continue
-            expires_on = int(entry.get("expires_on") or 0)
-            refresh_on = int(entry.get("refresh_on") or expires_on)
-            if expires_on - now <= MSAL_EXPIRY_MARGIN or refresh_on <= now:
-                continue  # MSAL would refresh this one; so do we, under the lock
-            return TokenOutcome(
-                str(entry["secret"]), expires_on, resource_scopes(target), "cache", None
-            )
-        return None
+        return token_outcomes.cached_token(
+            cache_blob, self.settings.client_id, home_account_id, scopes
+        )
 
     def token_for(
         self,
@@ -471,24 +328,14 @@ class Identity:
         unavailable: type[PortalError] = IdentityUnavailable,
     ) -> msal.ConfidentialClientApplication:
         """Build a client for one authority; construction performs discovery (pitfall 2)."""
-        try:
-            return msal.ConfidentialClientApplication(
-                self.settings.client_id,
-                client_credential=self._client_credential(),
-                authority=f"{self.settings.authority_host}/{authority}",
-                instance_discovery=False,
-                http_client=self.http,
-                http_cache=HTTP_CACHE,
-                token_cache=cache,
-            )
-        except (
-            requests.RequestException,
-            msal.exceptions.MsalServiceError,
-            OSError,
-            ValueError,
-        ) as error:
-            log.warning("identity provider unavailable: %s", type(error).__name__)
-            raise unavailable(retry_after=last_retry_after(30)) from None
+        return msal_client.build_client(
+            self.settings.client_id,
+            f"{self.settings.authority_host}/{authority}",
+            self._client_credential,
+            self.http,
+            cache,
+            unavailable,
+        )
 
     def _client_credential(self) -> Any:
         """Return the client secret, or a certificate credential for client assertions."""
@@ -500,55 +347,3 @@ class Identity:
             else:
                 self._credential = self.settings.client_secret
         return self._credential
-
-
-def certificate_credential(certificate_path: str, key_path: str) -> dict[str, str]:
-    """Return MSAL's client-assertion credential from PEM files."""
-    with open(certificate_path, "rb") as handle:
-        certificate_pem = handle.read()
-    with open(key_path) as handle:
-        private_key = handle.read()
-    certificate = x509.load_pem_x509_certificate(certificate_pem)
-    return {
-        "private_key": private_key,
-        "thumbprint": certificate.fingerprint(hashes.SHA1()).hex(),  # noqa: S324 - x5t is SHA-1
-        "public_certificate": certificate.public_bytes(Encoding.PEM).decode("ascii"),
-    }
-
-
-def check_tenant(authority: str, tid: str) -> None:
-    """Refuse an ID token from a tenant the flow did not ask for (C10)."""
-    if authority == "consumers" and tid != MSA_TENANT:
-        raise SignInRejected()
-    if authority == "organizations" and tid == MSA_TENANT:
-        raise SignInRejected()
-    if authority not in GENERIC_TENANTS and tid.lower() != authority.lower():
-        raise SignInRejected()
-
-
-def home_account_id(result: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
-    """Return MSAL's home account id: uid.utid from client_info, else the ID token's sub."""
-    raw = str(result.get("client_info") or "")
-    if raw:
-        try:
-            info = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            return f"{info['uid']}.{info['utid']}"
-        except (ValueError, KeyError, TypeError):
-            pass
-    return str(claims.get("sub") or "")
-
-
-def resource_scopes(scope: str) -> str:
-    """Return a scope string without the OpenID Connect scopes MSAL adds."""
-    return " ".join(s for s in scope.split() if s not in RESERVED_SCOPES)
-
-
-def refresh_error(result: Mapping[str, Any]) -> Exception:
-    """Turn MSAL's error dict from a silent call into RefreshRefused or a retryable error."""
-    error = str(result.get("error") or "")
-    codes = tuple(int(c) for c in result.get("error_codes") or () if str(c).isdigit())
-    if error in REFUSED_ERRORS:
-        return RefreshRefused(error, codes, result.get("suberror"))
-    # invalid_client and friends are the operator's problem, not the connection's: retry later.
-    log.warning("token endpoint error %r codes=%s", error[:64], codes[:3])
-    return TemporarilyUnavailable(retry_after=last_retry_after())
