@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -41,11 +40,6 @@ class Requester:
     username: str
     tenant_id: str
     justification: str = ""
-
-
-def aware(value: datetime) -> datetime:
-    """Return a datetime with UTC attached (SQLite hands back naive values)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def open_request(

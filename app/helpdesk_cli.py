@@ -13,6 +13,7 @@ from flask import has_app_context
 from flask.cli import ScriptInfo
 
 from app import links
+from app.models import aware
 
 KIND_CHOICES = {"authenticate", "reconnect", "admin-consent", "consent-request"}
 
@@ -80,7 +81,7 @@ def links_create(
         except links.LinkRefused as refused:
             raise click.UsageError(str(refused)) from None
         click.echo(made.url)
-        expiry = links.aware(made.link.expires_at).strftime("%Y-%m-%d %H:%M UTC")
+        expiry = aware(made.link.expires_at).strftime("%Y-%m-%d %H:%M UTC")
         click.echo(f"link {made.link.id}, expires {expiry}", err=True)
 
 
@@ -92,7 +93,7 @@ def links_list(limit: int) -> None:
         for link in links.recent(None, limit):
             target = link.connector or link.connection_id or link.consent_request_id or "-"
             who = link.login_hint or "-"
-            expiry = links.aware(link.expires_at).strftime("%Y-%m-%d %H:%M")
+            expiry = aware(link.expires_at).strftime("%Y-%m-%d %H:%M")
             click.echo(
                 f"{link.id}  {link.kind:<15} {target:<14} {who:<28} "
                 f"{links.status(link):<10} expires {expiry}  by {link.created_by}"

@@ -22,6 +22,7 @@ from app.errors import ReauthenticationRequired
 from app.extensions import db
 from app.models import ACTIVE
 from app.models import Connection
+from app.models import aware
 from app.models import utcnow
 from app.senders import Mail
 
@@ -43,7 +44,7 @@ class Report:
 
 def idle_since(connection: Connection) -> datetime:
     """Return when the connection's refresh token was last used (or first issued)."""
-    return links.aware(connection.last_refresh_at or connection.created_at)
+    return aware(connection.last_refresh_at or connection.created_at)
 
 
 def idle_days(connection: Connection, now: datetime | None = None) -> int:

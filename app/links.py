@@ -8,7 +8,6 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -31,6 +30,8 @@ from app.models import Connection
 from app.models import ConsentRequest
 from app.models import HelpdeskLink
 from app.models import LinkEvent
+from app.models import aware
+from app.models import iso
 from app.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def create(
     )
     db.session.add(link)
     db.session.flush()
-    audit(created_by, "link.created", link.id, kind=kind, expires_at=_iso(link.expires_at))
+    audit(created_by, "link.created", link.id, kind=kind, expires_at=iso(link.expires_at) or "")
     db.session.commit()
     return NewLink(link, url_of(token))
 
@@ -290,11 +291,6 @@ def audit(actor: str, action: str, target: str, **detail: str) -> None:
     )
 
 
-def aware(value: datetime) -> datetime:
-    """Return a datetime with UTC attached (SQLite hands back naive values)."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _event(link: HelpdeskLink, event: str, detail: str = "") -> None:
     """Add a link event."""
     db.session.add(LinkEvent(link_id=link.id, at=utcnow(), event=event, detail=detail[:200]))
@@ -382,11 +378,6 @@ def _lifetime(days: float) -> timedelta:
     if days > most:
         raise LinkRefused(f"A link can live at most {most} days.")
     return timedelta(days=days)
-
-
-def _iso(value: datetime) -> str:
-    """Return an ISO 8601 UTC time."""
-    return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def is_tenant_id(value: str | None) -> bool:

@@ -54,6 +54,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime) -> datetime:
+    """Return a datetime with UTC attached (SQLite hands back naive values)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return an ISO 8601 UTC timestamp ending in Z, or None."""
+    if value is None:
+        return None
+    return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def new_id() -> str:
     """Return a fresh random connection id."""
     return str(uuid.uuid4())

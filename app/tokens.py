@@ -43,6 +43,7 @@ from app.models import REAUTHENTICATION_REQUIRED
 from app.models import REVOKED
 from app.models import AuditEvent
 from app.models import Connection
+from app.models import iso
 from app.models import new_id
 from app.models import utcnow
 from app.vault import Vault
@@ -162,9 +163,9 @@ class Broker:
                     "tenant_id": c.tenant_id,
                     "account_type": c.account_type,
                 },
-                "created_at": _iso(c.created_at),
-                "last_used_at": _iso(c.last_used_at),
-                "last_refresh_at": _iso(c.last_refresh_at),
+                "created_at": iso(c.created_at),
+                "last_used_at": iso(c.last_used_at),
+                "last_refresh_at": iso(c.last_refresh_at),
             }
         if row.status == REAUTHENTICATION_REQUIRED:
             info["reauthenticate_url"] = self.reauthenticate_url(row.id)
@@ -538,12 +539,3 @@ def _decoy_cache(client_id: str) -> bytes:
 def _audit(actor: str, action: str, target: str, **detail: str) -> AuditEvent:
     """Return an audit event row."""
     return AuditEvent(at=utcnow(), actor=actor[:320], action=action, target=target, detail=detail)
-
-
-def _iso(value: datetime | None) -> str | None:
-    """Return an ISO 8601 UTC timestamp, or None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -18,12 +18,12 @@ from sqlalchemy import update
 
 from app import extensions
 from app import keepalive
-from app import links
 from app import notify
 from app.extensions import db
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import Connection
 from app.models import Delivery
+from app.models import aware
 from app.models import utcnow
 
 LINK = re.compile(rb"/l/[A-Za-z0-9_-]{20,}")
@@ -122,7 +122,7 @@ def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
         ("user@fabrikam.test", 200),
         ("admin@fabrikam.test", 400),
     }
-    assert links.aware(read_row(idle).last_refresh_at) > utcnow() - timedelta(minutes=1)
+    assert aware(read_row(idle).last_refresh_at) > utcnow() - timedelta(minutes=1)
     assert read_row(revoked).status == REAUTHENTICATION_REQUIRED
     assert read_row(fresh).status == "active"
 
