@@ -5,6 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
 # Threaded workers: a token exchange blocks on Entra for up to the outbound timeout. Threads are
 # cheap and mostly wait on I/O; at most PORTAL_REFRESH_CONCURRENCY (4) of them wait on Entra for
@@ -20,7 +22,8 @@ errorlog = "-"
 # The portal writes its own access line per request, in JSON and with the request id (app/logs.py).
 # PORTAL_GUNICORN_ACCESS_LOG=1 adds gunicorn's; %(U)s is the path without the query string:
 # callbacks carry codes and states (C40).
-accesslog = "-" if os.environ.get("PORTAL_GUNICORN_ACCESS_LOG") == "1" else None
+GUNICORN_ACCESS_LOG = os.environ.get("PORTAL_GUNICORN_ACCESS_LOG") == "1"
+accesslog = "-" if GUNICORN_ACCESS_LOG else None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 logconfig_dict = {
     "version": 1,
@@ -41,6 +44,22 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+
+class PortalLogger(Logger):
+    """gunicorn's logger, writing gunicorn's access line only when it was asked for."""
+
+    def access(self, resp, req, environ, request_time):  # noqa: ANN001, ANN201
+        """Skip the line unless PORTAL_GUNICORN_ACCESS_LOG=1.
+
+        gunicorn turns its access log on whenever logconfig_dict is set, which would add a
+        second line per request (and its formatting cost) to the portal's own.
+        """
+        if GUNICORN_ACCESS_LOG:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = PortalLogger
 
 # Prometheus: every worker writes its samples under one folder; /metrics sums them. The folder
 # lives in this instance's folder, is emptied when the master starts and is set before any worker

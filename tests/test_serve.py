@@ -104,4 +104,7 @@ def test_twenty_callers_over_two_workers_cause_one_refresh(
     assert len(refreshes) == 1
     booted = (tmp_path / "gunicorn.log").read_text()
     assert booted.count("Booting worker with pid") == 2, booted[-2000:]
+    # One access line per request, the portal's own: gunicorn's is opt-in, not a second copy.
+    assert booted.count('"msg": "POST /api/v1/token 200"') == CALLERS, booted[-2000:]
+    assert "gunicorn.access" not in booted
     assert json.loads(answers[0].text)["connector"] == "onedrive"
