@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from app import ratelimits
 from app import vault
 from app.errors import ConfigError
 
@@ -207,6 +208,8 @@ def derive(config: dict[str, Any]) -> None:
     config["PUBLIC_URL"] = public
     config["AUTHORITY_HOST"] = config["AUTHORITY_HOST"].rstrip("/")
     config["REDIRECT_URI"] = config["REDIRECT_URI"] or f"{public}/auth/callback"
+    for key in ("RATELIMIT_TOKEN", "RATELIMIT_IP"):  # a typo fails at start-up, not per request
+        ratelimits.parse(str(config[key]))
     https = urlsplit(public).scheme == "https"
     config.update(
         SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],
@@ -225,17 +228,6 @@ def derive(config: dict[str, Any]) -> None:
         SESSION_SQLALCHEMY_TABLE="sessions",
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
         PREFERRED_URL_SCHEME="https" if https else "http",
-        RATELIMIT_STORAGE_URI=config["REDIS_URL"] or "memory://",
-        RATELIMIT_STORAGE_OPTIONS=(
-            {
-                "socket_timeout": config["REDIS_TIMEOUT"],
-                "socket_connect_timeout": config["REDIS_TIMEOUT"],
-            }
-            if config["REDIS_URL"]
-            else {}
-        ),
-        RATELIMIT_HEADERS_ENABLED=False,  # the API adds Retry-After itself, only on a 429
-        RATELIMIT_KEY_PREFIX="ccp",
     )
     if config["PRODUCTION"]:
         config["DEBUG"] = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 from typing import Any
@@ -13,11 +12,9 @@ from flask import Flask
 from flask import Request
 from flask import Response
 from flask import current_app
-from flask import g
 from flask import request
 from flask.sessions import SessionInterface
 from flask.sessions import SessionMixin
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_session import Session
 from flask_session.base import ServerSideSession
@@ -38,6 +35,7 @@ from app.locks import RefreshLocks
 from app.models import Base
 from app.notify import Notifier
 from app.notify import NotifySettings
+from app.ratelimits import RateLimits
 from app.tokens import Broker
 from app.vault import Vault
 
@@ -49,6 +47,7 @@ NOTIFIER = "portal.notifier"
 LOCKS = "portal.locks"
 CONNECTORS = "portal.connectors"
 REDIS = "portal.redis"
+RATE_LIMITS = "portal.rate_limits"
 # Paths that must never read or write the browser session (no cookie, no store access).
 COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
 # Raised by a store that is down: the request gets an empty session and then a 503 (C23).
@@ -56,15 +55,9 @@ STORE_DOWN = (redis.RedisError, OperationalError)
 STORE_DOWN_KEY = "ccp.session_store_down"
 
 
-def client_address() -> str:
-    """Return the caller's address (ProxyFix has already applied the one trusted hop)."""
-    return request.remote_addr or "unknown"
-
-
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_address)
 
 
 class ServerSessions(Session):
@@ -81,7 +74,7 @@ server_session = ServerSessions()
 
 
 def init_app(app: Flask) -> None:
-    """Bind the database, sessions, CSRF, limits and the portal's own services to this app."""
+    """Bind the database, sessions, CSRF and the portal's own services to this app."""
     config = app.config
     redis_client = make_redis(config) if config["REDIS_URL"] else None
     app.extensions[REDIS] = redis_client
@@ -95,7 +88,6 @@ def init_app(app: Flask) -> None:
     server_session.init_app(app)
     app.session_interface = CookieFreePaths(app.session_interface, COOKIE_FREE)
     csrf.init_app(app)
-    limiter.init_app(app)
     app.before_request(_refuse_without_session_store)
     _services(app, redis_client)
     database.prepare(app)
@@ -119,6 +111,7 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     app.extensions[CONNECTORS] = connectors
     app.extensions[IDENTITY] = identity_
     app.extensions[LOCKS] = locks_
+    app.extensions[RATE_LIMITS] = RateLimits(redis_client)
     notifier_ = Notifier(
         lambda: orm.Session(engine, expire_on_commit=False),
         NotifySettings.from_config(config),
@@ -208,17 +201,6 @@ class CookieFreePaths(SessionInterface):
         self.inner.regenerate(session)  # type: ignore[attr-defined]
 
 
-def code_limit_key() -> str:
-    """Return the rate-limit key for the connection code in the Authorization header."""
-    cached = g.get("_ccp_code_key")
-    if cached is None:
-        header = request.headers.get("Authorization", "")[:512]
-        # A plain digest is enough for bucketing; the vault's HMAC stays the lookup key.
-        cached = "code:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
-        g._ccp_code_key = cached
-    return str(cached)
-
-
 def identity() -> Identity:
     """Return this app's MSAL wrapper."""
     return cast(Identity, current_app.extensions[IDENTITY])
@@ -237,6 +219,11 @@ def notifier() -> Notifier:
 def broker() -> Broker:
     """Return this app's token broker."""
     return cast(Broker, current_app.extensions[BROKER])
+
+
+def rate_limits() -> RateLimits:
+    """Return this app's rate-limit counters (in Redis when configured)."""
+    return cast(RateLimits, current_app.extensions[RATE_LIMITS])
 
 
 def locks() -> RefreshLocks:

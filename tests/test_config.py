@@ -185,8 +185,12 @@ def test_a_certificate_replaces_the_secret(tmp_path: Path) -> None:
     assert app.config["CLIENT_CERTIFICATE"] == "/etc/portal/cert.pem"
 
 
-def test_redis_switches_sessions_and_limits(tmp_path: Path) -> None:
+def test_redis_switches_sessions(tmp_path: Path) -> None:
     app = fresh(tmp_path)
     config.load(app, {"REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert app.config["SESSION_TYPE"] == "redis"
-    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
+
+
+def test_a_rate_limit_that_is_not_one_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a rate limit"):
+        config.load(fresh(tmp_path), {"RATELIMIT_IP": "600 a minute"})
