@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -60,19 +61,28 @@ def free_port() -> int:
 
 
 def load(base: str, path: str, method: str = "GET", expect: int = 200, **kw: Any) -> dict[str, Any]:
-    """Measure throughput and latency percentiles from a separate process."""
+    """Measure throughput, latency percentiles and CPU per request from a separate process.
+
+    CPU per request: the portal's workers (kw["portal"]) and the load generator, each in ms.
+    """
     spec = {"base": base, "path": path, "method": method, "expect": expect,
             "clients": kw.get("clients", CLIENTS), "seconds": kw.get("seconds", SECONDS),
             "codes": kw.get("codes"), "csrf_from": kw.get("csrf_from")}  # fmt: skip
     queue: Any = multiprocessing.get_context("spawn").Queue()
     process = multiprocessing.get_context("spawn").Process(target=load_worker, args=(spec, queue))
+    portal: Portal | None = kw.get("portal")
+    workers_before = portal.workers_cpu() if portal else 0.0
+    children_before = _children_cpu()
     started = time.monotonic()
     process.start()
     count, latencies, errors, statuses = queue.get(timeout=spec["seconds"] + 120)
     process.join()
     elapsed = time.monotonic() - started - 0.0
+    workers = (portal.workers_cpu() - workers_before) if portal else float("nan")
     latencies.sort()
     return {
+        "portal_ms": 1000 * workers / max(1, count),
+        "loadgen_ms": 1000 * (_children_cpu() - children_before) / max(1, count),
         "rps": count / spec["seconds"],
         "ok_rps": (count - errors) / spec["seconds"],  # answers with the expected status
         "statuses": statuses,
@@ -82,6 +92,12 @@ def load(base: str, path: str, method: str = "GET", expect: int = 200, **kw: Any
         "count": count,
         "elapsed": elapsed,
     }
+
+
+def _children_cpu() -> float:
+    """Return the CPU seconds of this process's finished children (the load generators)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def interleaved(
@@ -106,11 +122,22 @@ def _merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "rps": sum(p["rps"] for p in parts) / len(parts),
         "ok_rps": sum(p["ok_rps"] for p in parts) / len(parts),
         "statuses": parts[-1]["statuses"],
+        "portal_ms": sum(p["portal_ms"] * p["count"] for p in parts) / weight,
+        "loadgen_ms": sum(p["loadgen_ms"] * p["count"] for p in parts) / weight,
         "elapsed": sum(p["elapsed"] for p in parts),
     }
     for key in ("p50", "p95"):
         merged[key] = sum(p[key] * p["count"] for p in parts) / weight
     return merged
+
+
+def rates(first: dict[str, Any], second: dict[str, Any], key: str = "rps") -> str:
+    """Return two throughputs with the CPU that each request cost the portal and the load."""
+    return (
+        f"{first[key]:.0f} vs {second[key]:.0f} req/s; portal CPU {first['portal_ms']:.2f} vs "
+        f"{second['portal_ms']:.2f} ms/req, load generator {first['loadgen_ms']:.2f} vs "
+        f"{second['loadgen_ms']:.2f}"
+    )
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -194,13 +221,24 @@ class Portal:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=40)
 
+    def workers_cpu(self) -> float:
+        """Return the CPU seconds the workers have used so far."""
+        total = 0
+        for pid in self._worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def _worker_pids(self) -> list[str]:
+        """Return the gunicorn workers' process ids."""
+        assert self.process is not None
+        master = self.process.pid
+        return Path(f"/proc/{master}/task/{master}/children").read_text().split()
+
     def worker_rss_mb(self) -> float:
         """Return the mean resident memory of the workers in MB."""
-        assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        pids = children.read_text().split()
         sizes = []
-        for pid in pids:
+        for pid in self._worker_pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     sizes.append(int(line.split()[1]) / 1024)
@@ -328,11 +366,13 @@ def main() -> None:
                 )
 
             # 1. token API on a cached token vs a no-op endpoint of the same app
-            noop = load(portal.url, "/healthz")
-            token = load(portal.url, "/api/v1/token", "POST", codes=[code])
+            noop, token = interleaved(
+                lambda: load(portal.url, "/healthz", portal=portal, seconds=SECONDS / 2),
+                lambda: load(portal.url, "/api/v1/token", "POST", codes=[code], portal=portal,
+                             seconds=SECONDS / 2),
+            )  # fmt: skip
             figure("token API (cached) vs no-op, throughput", token["rps"] / noop["rps"],
-                   f"{token['rps']:.0f} vs {noop['rps']:.0f} req/s", ">= 0.5",
-                   token["rps"] / noop["rps"] >= 0.5)  # fmt: skip
+                   rates(token, noop), ">= 0.5", token["rps"] / noop["rps"] >= 0.5)  # fmt: skip
 
             # 7. sign-in redirect vs no-op, with Redis sessions (the goal's condition): on this
             # portal when it runs on Redis, else on a second portal started on Redis for it.
@@ -342,36 +382,36 @@ def main() -> None:
                        None)  # fmt: skip
             else:
                 signin_stores = f"Redis sessions (db {urlsplit(redis_url).path.strip('/')})"
-                on_redis, base = portal, noop
+                on_redis = portal
                 if not rd:
                     on_redis = Portal(env | {"PORTAL_REDIS_URL": redis_url}, work / "redis")
                     on_redis.env["PORTAL_PUBLIC_URL"] = on_redis.url
                     on_redis.start()
                     signin_stores += " on a second portal started for this figure"
                 try:
-                    if on_redis is not portal:
-                        base = load(on_redis.url, "/healthz")
-                    signin = load(on_redis.url, "/sign-in", "POST", expect=303,
-                                  csrf_from="/sign-in")  # fmt: skip
+                    base, signin = interleaved(
+                        lambda: load(on_redis.url, "/healthz", portal=on_redis,
+                                     seconds=SECONDS / 2),
+                        lambda: load(on_redis.url, "/sign-in", "POST", expect=303,
+                                     csrf_from="/sign-in", portal=on_redis, seconds=SECONDS / 2),
+                    )  # fmt: skip
                 finally:
                     if on_redis is not portal:
                         on_redis.stop()
                 figure("sign-in redirect vs no-op, throughput (Redis sessions)",
-                       signin["ok_rps"] / base["rps"],
-                       f"{signin['ok_rps']:.0f} vs {base['rps']:.0f} req/s", ">= 0.6",
+                       signin["ok_rps"] / base["rps"], rates(signin, base, "ok_rps"), ">= 0.6",
                        signin["ok_rps"] / base["rps"] >= 0.6)  # fmt: skip
 
             # 4. invalid codes vs valid: no timing oracle
             invalid = [vault.new_code() for _ in range(64)]
             bad, good = interleaved(
                 lambda: load(portal.url, "/api/v1/token", "POST", expect=401, codes=invalid,
-                             seconds=SECONDS / 2),
-                lambda: load(portal.url, "/api/v1/token", "POST", codes=[code],
+                             portal=portal, seconds=SECONDS / 2),
+                lambda: load(portal.url, "/api/v1/token", "POST", codes=[code], portal=portal,
                              seconds=SECONDS / 2),
             )  # fmt: skip
             figure("invalid vs valid codes, throughput", bad["rps"] / good["rps"],
-                   f"{bad['rps']:.0f} vs {good['rps']:.0f} req/s", ">= 1.0",
-                   bad["rps"] / good["rps"] >= 1.0)  # fmt: skip
+                   rates(bad, good), ">= 1.0", bad["rps"] / good["rps"] >= 1.0)  # fmt: skip
             figure("invalid vs valid codes, p50", bad["p50"] / good["p50"],
                    f"{bad['p50']:.1f} vs {good['p50']:.1f} ms", "0.9-1.1",
                    0.9 <= bad["p50"] / good["p50"] <= 1.1)  # fmt: skip
@@ -511,7 +551,7 @@ def write_report(results: list[tuple[str, float, str, str, str]], stores: str) -
         f"- Versions: {versions}",
         f"- Portal: gunicorn.conf.py (gthread), {WORKERS} workers x {THREADS} threads, "
         f"{REFRESH_SLOTS} refresh slots per worker; "
-        f"load generator: a separate process, {CLIENTS} keep-alive `requests` clients, "
+        f"load generator: a separate process, {CLIENTS} keep-alive `http.client` clients, "
         f"{SECONDS:.0f} s per measurement; the emulator runs in the bench process.",
         "",
         "| Figure | Ratio | Raw numbers | Goal | |",
