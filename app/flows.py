@@ -37,7 +37,10 @@ def remember(
 ) -> None:
     """Store a new flow (MSAL's dict, secrets included) and what it is for."""
     pending = dict(session.get(FLOWS_KEY) or {})
-    entry = {"flow": dict(flow), "purpose": dict(purpose), "created": time.time()}
+    # The authorize URL is only for this redirect; kept, it would be most of every session read
+    # and write while flows are pending, and it carries the login hint.
+    kept = {key: value for key, value in flow.items() if key != "auth_uri"}
+    entry = {"flow": kept, "purpose": dict(purpose), "created": time.time()}
     pending[str(flow["state"])] = entry
     newest = sorted(pending.items(), key=lambda item: item[1]["created"])[-MAX_PENDING:]
     session[FLOWS_KEY] = dict(newest)

@@ -85,6 +85,18 @@ def test_c5_expired_flow_is_refused(web: Any, app: Flask, entra: Any) -> None:
         assert session[FLOWS_KEY] == {}
 
 
+def test_a_pending_flow_keeps_its_secrets_but_not_the_authorize_url(
+    web: Any, app: Flask, entra: Any
+) -> None:
+    auth_uri = web.authenticate()
+    with web.client.session_transaction() as session:
+        (entry,) = session[FLOWS_KEY].values()
+    assert "auth_uri" not in entry["flow"]
+    assert {"state", "code_verifier", "nonce", "redirect_uri"} <= set(entry["flow"])
+    assert web.callback(entra.sign_in(auth_uri, "user@fabrikam.test")).status_code == 303
+    assert connections(app) == 1
+
+
 def test_c6_code_and_error_together_is_an_error_without_token_call(
     web: Any, app: Flask, entra: Any
 ) -> None:
