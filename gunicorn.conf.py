@@ -80,4 +80,3 @@ def child_exit(server, worker):  # noqa: ANN001, ANN201
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-

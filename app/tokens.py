@@ -130,9 +130,11 @@ class Broker:
         self._public_url = public_url.rstrip("/")
         self._lock_ttl = lock_ttl
         self._last_used = timedelta(seconds=last_used_resolution)
-        # At most refresh_slots upstream refreshes at once in this process (0: no cap), so that
-        # threads blocked on Entra never take every thread from probes and cached tokens.
+        # At most refresh_slots upstream refreshes at once in this process (0: no cap), and at
+        # most as many callers waiting for one; anyone beyond gets 503 at once. Refresh traffic
+        # holds at most 2 x refresh_slots threads, never those that probes and cached tokens need.
         self._slots = threading.BoundedSemaphore(refresh_slots) if refresh_slots > 0 else None
+        self._line = threading.BoundedSemaphore(refresh_slots) if refresh_slots > 0 else None
         self._slot_wait = refresh_slot_wait
         decoy = _decoy_cache(identity.settings.client_id)
         self._decoy_kid, self._decoy_sealed = vault.seal(DECOY_ID, decoy)
@@ -250,13 +252,21 @@ class Broker:
 
     @contextmanager
     def _upstream_slot(self) -> Iterator[None]:
-        """Hold one of this process's refresh slots; 503 after a short wait for one."""
-        if self._slots is None:
+        """Hold one of this process's refresh slots: wait in a short line for one, else 503."""
+        if self._slots is None or self._line is None:
             yield
             return
-        if not self._slots.acquire(timeout=self._slot_wait):
-            metrics.refresh("busy")
-            raise TemporarilyUnavailable(retry_after=1)
+        if not self._slots.acquire(blocking=False):
+            if not self._line.acquire(blocking=False):  # the line is full too
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
+            try:
+                free = self._slots.acquire(timeout=self._slot_wait)
+            finally:
+                self._line.release()
+            if not free:
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
         try:
             yield
         finally:
