@@ -3,7 +3,8 @@
 Clients speak HTTP/1.1 with http.client and do nothing with an answer but read it: no cookie
 jar, no redirect bookkeeping, no proxy lookup. A client library that does those (requests)
 costs more CPU per call than the portal's no-op, saturates this process's GIL first, and then
-measures itself: more so on answers that set cookies or redirect, like the sign-in.
+measures itself: more so on answers that set cookies or redirect, like the sign-in. Like a
+well-behaved data tool, a client waits as long as Retry-After asks after a 429 or 503.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+RETRY_AFTER_CAP = 5.0  # seconds; the portal asks for 1
 
 
 class Client:
@@ -92,6 +94,8 @@ def load_worker(spec: dict[str, Any], out: Any) -> None:
             seen[answer.status] = seen.get(answer.status, 0) + 1
             if answer.status != spec["expect"]:
                 bad += 1
+            if answer.status in (429, 503):  # back off as the API asks, like a well-behaved tool
+                time.sleep(min(RETRY_AFTER_CAP, float(answer.getheader("Retry-After") or 0)))
         with lock:
             latencies.extend(mine)
             errors[0] += bad
