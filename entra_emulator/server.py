@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import socket
@@ -234,8 +235,50 @@ class _FaultInjector:
             self.runtime.state.record(entry)
 
 
+KEEP_ALIVE_SECONDS = 30
+MAX_KEPT_BODY = 1 << 20  # bytes; a larger upload is served the werkzeug way, then closed
+
+
 class _Handler(WSGIRequestHandler):
-    """A request handler whose access log drops query strings (they can carry hints)."""
+    """A request handler that keeps connections alive and logs paths without query strings.
+
+    werkzeug ends every response with "Connection: close" because http.server cannot skip a
+    body the application left unread. Entra keeps connections alive, and clients (MSAL's
+    requests session) reuse them: a new TLS handshake per call would misstate their cost. So a
+    request's body (by its Content-Length) is read in full before the application runs, and
+    the connection is kept; chunked or very large uploads are served as before and closed.
+    """
+
+    timeout = KEEP_ALIVE_SECONDS  # an idle kept connection gives its thread back
+    keep_alive = False
+
+    def parse_request(self) -> bool:
+        """Parse the next request line and headers; a malformed one still closes."""
+        self.keep_alive = False
+        return bool(super().parse_request())
+
+    def run_wsgi(self) -> None:
+        """Serve one request; keep the connection when its body was read whole."""
+        length = self.headers.get("Content-Length") or "0"
+        chunked = self.headers.get("Transfer-Encoding") is not None
+        self.keep_alive = not chunked and length.isdigit() and int(length) <= MAX_KEPT_BODY
+        if not self.keep_alive:
+            super().run_wsgi()
+            return
+        # werkzeug reads whatever follows a response to throw it away, which would swallow the
+        # next request: it gets this request's body, read here, and the socket stays ours.
+        socket_file = self.rfile
+        self.rfile = io.BytesIO(socket_file.read(int(length)))
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = socket_file
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """Drop werkzeug's "Connection: close" when the body was read whole."""
+        if keyword.lower() == "connection" and value == "close" and self.keep_alive:
+            return
+        super().send_header(keyword, value)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Log method, path without query and status."""
