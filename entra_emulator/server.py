@@ -250,6 +250,9 @@ class _Handler(WSGIRequestHandler):
     """
 
     timeout = KEEP_ALIVE_SECONDS  # an idle kept connection gives its thread back
+    # Headers and body leave in two writes; on a kept connection Nagle's algorithm would hold
+    # the body until the client's delayed ACK (~40 ms) arrives.
+    disable_nagle_algorithm = True
     keep_alive = False
 
     def parse_request(self) -> bool:
