@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "consent-portal")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))  # shorter windows proved noisy
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
-WORKERS, THREADS = 2, 16  # THREADS: gunicorn.conf.py's default
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = 16  # gunicorn.conf.py default
 # Upstream refreshes at once per worker (PORTAL_REFRESH_CONCURRENCY); the refresh figure's
 # theoretical rate is WORKERS x REFRESH_SLOTS / latency: what the configuration lets through.
 REFRESH_SLOTS = int(DEFAULTS["REFRESH_CONCURRENCY"])
@@ -513,29 +514,43 @@ def main() -> None:
 LIMITS = """
 ## What limits each figure
 
-Everything (the load generator, the emulator, PostgreSQL or SQLite, Redis and both workers) shares
-the machine's CPUs, so a throughput ratio is close to the ratio of CPU spent per request, and a
-run beside other busy processes (a test suite, mypy) moves every figure. Check the load first.
+Everything (the load generator, the emulator, PostgreSQL or SQLite, Redis and the workers) shares
+the machine's CPUs, so a throughput ratio is close to the ratio of CPU spent per request, portal
+and load generator together; both are printed beside each throughput. A run beside other busy
+processes (a test suite, mypy) moves every figure, and this 2-CPU machine itself drifts by about
+10 % between runs, so pairs are measured interleaved (three alternating windows each).
 
+- **The load generator** speaks HTTP/1.1 with `http.client` and costs ~0.35 ms of CPU per call,
+  a third of the no-op's cost in the portal. The first harness used `requests`, which spent ~1.3
+  ms per no-op call and ~3.1 ms per sign-in call (cookie jar, redirect bookkeeping, proxy lookups),
+  ran its one process into the GIL at ~90 % of a CPU and so measured itself: the no-op read 483
+  req/s instead of ~1,500, which flattered every ratio against it except the sign-in. Clients wait
+  as long as Retry-After asks after a 429 or 503, as a well-behaved data tool does.
+- **Token API (cached) vs no-op**: beyond the no-op, one Redis round trip that counts both rate
+  limits (a Lua script; Flask-Limiter made two round trips plus a per-request hook, ~1 ms of CPU),
+  one HMAC, one indexed query built once as a Core statement (loading an ORM object was another
+  ~0.5 ms), an AES-GCM open, MSAL's cache lookup and the JSON answer.
 - **Sign-in redirect vs no-op** (Redis sessions: PORTAL_TEST_REDIS_URL's server on db 14, or a
   private `redis-server`; "not measured" without either). The redirect reads and writes the
-  server-side session in Redis, checks CSRF, makes state, nonce and PKCE and builds the authorize
-  URL; the no-op answers a constant. The MSAL client that starts flows is built once per
-  authority and worker (it was built per request: discovery parsing, credential set-up).
+  server-side session in Redis (two round trips), checks the CSRF token and the Origin, lets MSAL
+  make state, nonce and PKCE (its verifier alone is 43 calls to `secrets.choice`) and build the
+  authorize URL, and signs the session cookie; pending flows no longer carry the authorize URL,
+  which was most of the session. That is ~2.8 ms of portal CPU against ~0.9 ms for the no-op;
+  reaching 0.6 would need ~1.3 ms, less than the two Redis round trips, CSRF and MSAL cost here.
 - **Invalid vs valid codes**: a miss does the work a valid code does up to where they diverge
   (one HMAC, one indexed query, then an AES-GCM open of a decoy cache of typical size and the
-  same cache lookup), so the remaining gap is the bigger 200 body and its JSON.
+  same cache lookup), so the two cost the same within noise; the 200 body is the larger.
 - **Refreshes vs theoretical concurrency**: "theoretical" is workers x refresh slots / latency:
   what the configuration lets through (PORTAL_REFRESH_CONCURRENCY upstream refreshes per worker,
-  callers beyond it wait up to PORTAL_REFRESH_SLOT_WAIT and then get 503 + Retry-After). Each
-  refresh costs ~25-30 ms of worker CPU (a Redis lock, four short database transactions with
-  pre-ping, MSAL, AES-GCM, and a new TLS handshake to the emulator every time, because werkzeug's
-  server closes every connection; Entra keeps them alive) plus ~8 ms in the emulator (TLS and
-  two RS256 signatures). On 2 shared CPUs that, not the slots, caps refreshes near 35-50/s.
-- **/healthz while refreshes saturate the workers**: with 8 threads all blocked on Entra,
-  /healthz waited in gthread's queue behind refreshes (p95 ~0.75-1.2 s). Now at most 4 threads
-  per worker wait on Entra and 16 threads leave room, so what remains is CPU and GIL contention
-  from the refresh work in the same processes.
+  as many callers again waiting up to PORTAL_REFRESH_SLOT_WAIT, everyone else 503 + Retry-After at
+  once). A refresh costs ~5 ms of the calling thread's CPU now that the emulator keeps connections
+  alive (it closed every one, so each refresh paid a TLS handshake: ~9 ms) and sets TCP_NODELAY
+  (without it, Nagle held each answer on a kept connection for the client's delayed ACK).
+- **/healthz while refreshes saturate the workers**: no probe waits for a thread any more (at most
+  2 x refresh slots threads per worker serve refresh traffic; with an unbounded line one run saw a
+  135 ms p50 when the kernel gave one worker most callers). What remains is contention for the
+  CPUs and each worker's GIL with the refresh work, the emulator and the load generators: p95 goes
+  from ~2 ms to ~5-8 ms. A smaller GIL switch interval (0.5 ms) and four workers did not help.
 """
 
 
