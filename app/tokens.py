@@ -87,7 +87,7 @@ class _Row:
 
     @classmethod
     def of(cls, c: Connection | Row[Any]) -> _Row:
-        """Copy the fields of a Connection, or of a row of _BY_CODE."""
+        """Copy the fields of a Connection, or of a row of _BY_CODE or _BY_ID."""
         return cls(
             c.id, c.connector, c.status, c.home_account_id, c.authority_tenant,
             tuple(c.scopes.split()), c.username, c.tenant_id, c.key_id, bytes(c.sealed_cache),
