@@ -121,6 +121,7 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
     app.extensions[BROKER] = Broker(
         events=notifier_.publish,
         sessions=session_factory,
+        engine=lambda: engine,
         vault=vault_,
         identity=identity_,
         locks=locks_,

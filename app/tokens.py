@@ -19,7 +19,9 @@ from typing import Any
 from typing import Literal
 from typing import cast
 
+from sqlalchemy import Engine
 from sqlalchemy import Row
+from sqlalchemy import Select
 from sqlalchemy import Table
 from sqlalchemy import bindparam
 from sqlalchemy import select
@@ -110,6 +112,7 @@ class Broker:
         self,
         *,
         sessions: Callable[[], Session],
+        engine: Callable[[], Engine],
         vault: Vault,
         identity: Identity,
         locks: RefreshLocks,
@@ -123,6 +126,7 @@ class Broker:
     ) -> None:
         self._events = events  # notify.Notifier.publish: webhooks for connection events
         self._sessions = sessions
+        self._engine = engine
         self._vault = vault
         self._identity = identity
         self._locks = locks
@@ -204,10 +208,9 @@ class Broker:
     def _find(self, code: str) -> _Row:
         """Return the live connection for a code; every failure looks and costs the same (C24)."""
         candidate = code if len(code) <= MAX_CODE_LENGTH else code[:MAX_CODE_LENGTH]
-        digest = self._vault.hash_code(candidate)  # always one HMAC ...
-        with self._read() as db:  # ... and one indexed query, whatever the code looks like
-            found = db.connection().execute(_BY_CODE, {"digest": digest}).first()
-            row = _Row.of(found) if found is not None else None
+        digest = self._vault.hash_code(candidate)  # always one HMAC and one indexed query,
+        found = self._fetch(_BY_CODE, digest=digest)  # whatever the code looks like
+        row = _Row.of(found) if found is not None else None
         if row is None or row.status == REVOKED or not self._vault.looks_like_code(code):
             self._decoy()
             raise InvalidToken()
@@ -371,8 +374,7 @@ class Broker:
 
     def _reread(self, connection_id: str) -> _Row:
         """Read the row again (after waiting for or failing a refresh)."""
-        with self._read() as db:
-            found = db.connection().execute(_BY_ID, {"id": connection_id}).first()
+        found = self._fetch(_BY_ID, id=connection_id)
         if found is None or found.status == REVOKED:
             raise InvalidToken()
         return _Row.of(found)
@@ -507,6 +509,11 @@ class Broker:
     def _read(self) -> Session:
         """Return a session for a short read."""
         return self._sessions()
+
+    def _fetch(self, statement: Select[Any], **params: Any) -> Row[Any] | None:
+        """Run one of the broker's Core reads on a pooled connection, without an ORM session."""
+        with self._engine().connect() as conn:
+            return conn.execute(statement, params).first()
 
     def _write(self) -> _Transaction:
         """Return a context that commits one short write transaction, or answers 503."""
