@@ -529,7 +529,10 @@ Everything (the load generator, the emulator, PostgreSQL or SQLite, Redis and th
 the machine's CPUs, so a throughput ratio is close to the ratio of CPU spent per request, portal
 and load generator together; both are printed beside each throughput. A run beside other busy
 processes (a test suite, mypy) moves every figure, and this 2-CPU machine itself drifts by about
-10 % between runs, so pairs are measured interleaved (three alternating windows each).
+10 % between runs, so pairs are measured interleaved (three alternating windows each). The
+machine is a VM: the header gives the share of CPU time its host took during the run (steal);
+in one run of this session the host slowed the second half so much that idle /healthz p95 read
+23 ms instead of ~2 ms. Compare runs, not one run.
 
 - **The load generator** speaks HTTP/1.1 with `http.client` and costs ~0.35 ms of CPU per call,
   a third of the no-op's cost in the portal. The first harness used `requests`, which spent ~1.3
