@@ -78,7 +78,7 @@ def load(base: str, path: str, method: str = "GET", expect: int = 200, **kw: Any
     process.start()
     count, latencies, errors, statuses = queue.get(timeout=spec["seconds"] + 120)
     process.join()
-    elapsed = time.monotonic() - started - 0.0
+    elapsed = time.monotonic() - started
     workers = (portal.workers_cpu() - workers_before) if portal else float("nan")
     latencies.sort()
     return {

@@ -41,6 +41,16 @@ def entra(entra_server: Any) -> Any:
     return entra_server
 
 
+def require_service(url: str, variable: str, what: str) -> str:
+    """Return a test service's URL; skip without it, but fail in CI, which always sets it."""
+    if not url:
+        message = f"set {variable} to {what}"
+        if os.environ.get("CI") == "true":  # .ci/run exports it: a skip would hide a gap
+            pytest.fail(f"CI must {what}, but {variable} is not set")
+        pytest.skip(message)
+    return url
+
+
 # Modules that must pass on every store say: pytestmark = ALL_BACKENDS
 BACKENDS = ["sqlite", "postgresql", "redis"]
 ALL_BACKENDS = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
@@ -53,13 +63,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[dict[str, 
     if backend == "sqlite":
         yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}"}
     elif backend == "redis":
-        if not TEST_REDIS:
-            pytest.skip("set PORTAL_TEST_REDIS_URL to run with Redis sessions")
-        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}", "REDIS_URL": TEST_REDIS}
+        redis_url = require_service(TEST_REDIS, "PORTAL_TEST_REDIS_URL", "run with Redis sessions")
+        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}", "REDIS_URL": redis_url}
     else:
-        if not TEST_PG:
-            pytest.skip("set PORTAL_TEST_DATABASE_URL to run on PostgreSQL")
-        with postgres_schema(TEST_PG) as url:
+        pg_url = require_service(TEST_PG, "PORTAL_TEST_DATABASE_URL", "run on PostgreSQL")
+        with postgres_schema(pg_url) as url:
             settings = {"DATABASE_URL": url}
             if TEST_REDIS:
                 settings["REDIS_URL"] = TEST_REDIS

@@ -21,6 +21,7 @@ from app.extensions import _sqlite_pragmas
 from app.locks import RefreshLocks
 from app.models import Base
 from app.models import RefreshLease
+from tests.conftest import require_service
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 
@@ -29,9 +30,8 @@ REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 def locks(request: pytest.FixtureRequest, tmp_path: Path) -> RefreshLocks:
     """Return locks on a SQLite lease table, or on Redis when configured."""
     if request.param == "redis":
-        if not REDIS_URL:
-            pytest.skip("set PORTAL_TEST_REDIS_URL to test the Redis lock")
-        return RefreshLocks(redis_client=redis.Redis.from_url(REDIS_URL), wait=2.0)
+        url = require_service(REDIS_URL, "PORTAL_TEST_REDIS_URL", "test the Redis lock")
+        return RefreshLocks(redis_client=redis.Redis.from_url(url), wait=2.0)
     engine = sqlite_engine(tmp_path)
     return RefreshLocks(engine=lambda: engine, wait=2.0)
 

@@ -11,19 +11,24 @@ import redis
 from app.errors import ConfigError
 from app.ratelimits import RateLimits
 from app.ratelimits import parse
+from tests.conftest import require_service
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 
 
+def redis_limits() -> tuple[RateLimits, redis.Redis]:
+    """Return counters in the test Redis under a prefix of their own, and the client."""
+    url = require_service(REDIS_URL, "PORTAL_TEST_REDIS_URL", "test the Redis counters")
+    client = redis.Redis.from_url(url)
+    return RateLimits(client, prefix=f"test:rl:{secrets.token_hex(4)}"), client
+
+
 @pytest.fixture(params=["memory", "redis"])
 def store(request: pytest.FixtureRequest) -> tuple[RateLimits, redis.Redis | None]:
-    """Return counters in memory, or in Redis under a prefix of their own."""
+    """Return counters in memory, or in Redis."""
     if request.param == "memory":
         return RateLimits(None), None
-    if not REDIS_URL:
-        pytest.skip("set PORTAL_TEST_REDIS_URL to test the Redis counters")
-    client = redis.Redis.from_url(REDIS_URL)
-    return RateLimits(client, prefix=f"test:rl:{secrets.token_hex(4)}"), client
+    return redis_limits()
 
 
 def test_the_request_over_the_limit_waits_for_the_window(
@@ -50,10 +55,7 @@ def test_every_key_is_counted_and_the_longest_wait_wins(
 
 
 def test_redis_counters_always_expire() -> None:
-    if not REDIS_URL:
-        pytest.skip("set PORTAL_TEST_REDIS_URL to test the Redis counters")
-    client = redis.Redis.from_url(REDIS_URL)
-    limits = RateLimits(client, prefix=f"test:rl:{secrets.token_hex(4)}")
+    limits, client = redis_limits()
     limits.hit([("ip:d", "5/minute"), ("code:d", "5/hour")])
     keys = list(client.scan_iter(f"{limits.prefix}:*"))
     assert len(keys) == 2
