@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from app import database
 from app import sessions
+from app.connection_store import ConnectionStore
 from app.connectors import Connector
 from app.connectors import catalogue
 from app.errors import ServiceUnavailable
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 IDENTITY = "portal.identity"
 VAULT = "portal.vault"
 BROKER = "portal.broker"
+CONNECTION_STORE = "portal.connection_store"
 NOTIFIER = "portal.notifier"
 LOCKS = "portal.locks"
 CONNECTORS = "portal.connectors"
@@ -118,6 +120,9 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         sealer=vault_,  # mail bodies (with working links) are sealed at rest
     )
     app.extensions[NOTIFIER] = notifier_
+    app.extensions[CONNECTION_STORE] = ConnectionStore(
+        sessions=session_factory, vault=vault_, events=notifier_.publish
+    )
     app.extensions[BROKER] = Broker(
         events=notifier_.publish,
         sessions=session_factory,
@@ -220,6 +225,11 @@ def notifier() -> Notifier:
 def broker() -> Broker:
     """Return this app's token broker."""
     return cast(Broker, current_app.extensions[BROKER])
+
+
+def connection_store() -> ConnectionStore:
+    """Return this app's connection store (create, reconnect, new code, revoke)."""
+    return cast(ConnectionStore, current_app.extensions[CONNECTION_STORE])
 
 
 def rate_limits() -> RateLimits:

@@ -177,7 +177,7 @@ def connect_account(
         callback = emu.sign_in(flow["auth_uri"], username, password="demo", accept=True)
         query = dict(parse_qsl(urlsplit(callback).query))
         result = identity.finish_flow(flow, query)
-        connection, code = extensions.broker().create_or_update_connection(result, connector)
+        connection, code = extensions.connection_store().create_or_update(result, connector)
     return connection.id, code
 
 

@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from app import diagnosis
 from app.diagnosis import Actor
 from app.diagnosis import Diagnosis
-from app.diagnosis import ParsedError
 from app.diagnosis import diagnose
 from app.diagnosis import format_support_details
-from app.diagnosis import parse_error_text
 from app.diagnosis import support_details
+from app.error_text import ParsedError
+from app.error_text import parse_error_text
 
 USER = Actor.USER
 ADMIN = Actor.TENANT_ADMIN

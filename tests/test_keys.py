@@ -34,7 +34,7 @@ def connect_account(portal: Flask, emu: Any, connector_id: str, username: str) -
         flow = identity.start_flow(connector, account_type=None)
         callback = emu.sign_in(flow["auth_uri"], username, password="demo", accept=True)
         result = identity.finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
-        connection, code = extensions.broker().create_or_update_connection(result, connector)
+        connection, code = extensions.connection_store().create_or_update(result, connector)
     assert code is not None
     return connection.id, code
 

@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import extensions
 from app.errors import TemporarilyUnavailable
+from app.refresh_slots import RefreshSlots
 from tests.conftest import connect_account
 
 LATENCY_MS = 4000  # every refresh takes this long at the emulator
@@ -56,3 +57,43 @@ def test_one_slot_and_one_place_in_line_then_503_at_once(make_portal: Any, entra
     assert all(isinstance(answers[n], str) for n in (0, 1)), answers
     grants = entra.request_log(endpoint="token", grant_type="refresh_token")
     assert len(grants) == 2, "the caller in line refreshed once the slot was free"
+
+
+def test_the_slots_alone_without_a_portal() -> None:
+    slots = RefreshSlots(1, wait=5)
+    entered = threading.Event()
+    waited: list[str] = []
+
+    def in_line() -> None:
+        entered.set()
+        with slots.hold():
+            waited.append("got the slot")
+
+    with slots.hold():
+        waiter = threading.Thread(target=in_line)
+        waiter.start()
+        entered.wait(5)
+        time.sleep(0.2)  # the waiter now holds the one place in line
+        try:
+            with slots.hold():
+                raise AssertionError("a third caller must not get in")
+        except TemporarilyUnavailable as error:
+            assert error.retry_after == 1
+        assert waited == []
+    waiter.join(5)
+    assert waited == ["got the slot"]
+    with RefreshSlots(0).hold(), RefreshSlots(0).hold():  # 0: no cap at all
+        pass
+
+
+def test_a_caller_in_line_gives_up_after_the_wait() -> None:
+    slots = RefreshSlots(1, wait=0.05)
+    with slots.hold():
+        started = time.monotonic()
+        try:
+            with slots.hold():
+                raise AssertionError("the slot is taken")
+        except TemporarilyUnavailable:
+            assert time.monotonic() - started >= 0.05
+    with slots.hold():  # the slot and the line are free again
+        pass

@@ -15,6 +15,7 @@ from app.errors import InvalidToken
 from app.errors import ReauthenticationRequired
 from app.errors import ScopeNotAllowed
 from app.errors import TemporarilyUnavailable
+from app.refresh_slots import RefreshSlots
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 FILES = "https://graph.microsoft.com/Files.Read.All"
@@ -115,8 +116,7 @@ def test_unknown_malformed_and_revoked_codes_look_the_same(
 ) -> None:
     connection_id, code = connect()
     with app.app_context():
-        broker = extensions.broker()
-        broker.revoke(connection_id)
+        extensions.connection_store().revoke(connection_id)
         unknown = extensions.vault().new_code()
     for bad in (code, unknown, "ccp_short", "", "x" * 10_000):
         with pytest.raises(InvalidToken) as caught:
@@ -130,7 +130,7 @@ def test_unknown_codes_cost_a_decryption_like_valid_ones(
     connection_id, code = connect()
     with app.app_context():
         vault = extensions.vault()
-        extensions.broker().revoke(connect("outlook")[0])
+        extensions.connection_store().revoke(connect("outlook")[0])
         unknown = vault.new_code()
     opened: list[str] = []
     real = vault.open
@@ -157,14 +157,13 @@ def test_a_refresh_without_a_free_slot_answers_503(
     before = read_row(connection_id)
     with app.app_context():
         broker = extensions.broker()
-    broker._slots, broker._slot_wait = threading.BoundedSemaphore(1), 0.05
-    assert broker._slots.acquire()  # another refresh holds this worker's only slot
-    with pytest.raises(TemporarilyUnavailable) as caught:
-        token(app, code)
+    broker._slots = RefreshSlots(1, wait=0.05)
+    with broker._slots.hold():  # another refresh holds this worker's only slot
+        with pytest.raises(TemporarilyUnavailable) as caught:
+            token(app, code)
     assert caught.value.retry_after == 1
     assert refreshes(entra) == 0
     assert read_row(connection_id).cache_version == before.cache_version
-    broker._slots.release()
     assert token(app, code)["access_token"]
     assert refreshes(entra) == 1
 
@@ -172,7 +171,7 @@ def test_a_refresh_without_a_free_slot_answers_503(
 def test_revoke_erases_the_tokens(app: Flask, entra: Any, connect: Any, read_row: Any) -> None:
     connection_id, code = connect()
     with app.app_context():
-        extensions.broker().revoke(connection_id)
+        extensions.connection_store().revoke(connection_id)
     gone = read_row(connection_id)
     assert gone.status == "revoked"
     assert gone.sealed_cache == b""
@@ -182,7 +181,7 @@ def test_revoke_erases_the_tokens(app: Flask, entra: Any, connect: Any, read_row
 def test_regenerate_replaces_the_code(app: Flask, entra: Any, connect: Any) -> None:
     connection_id, old = connect()
     with app.app_context():
-        new = extensions.broker().regenerate_code(connection_id)
+        new = extensions.connection_store().regenerate_code(connection_id)
     with pytest.raises(InvalidToken):
         token(app, old)
     assert token(app, new)["connector"] == "onedrive"

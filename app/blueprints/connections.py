@@ -61,7 +61,7 @@ def code(connection_id: str) -> ResponseReturnValue:
 def regenerate(connection_id: str) -> ResponseReturnValue:
     """Replace the connection code; the old one stops working at once."""
     connection = _mine(connection_id)
-    new_code = extensions.broker().regenerate_code(connection.id)
+    new_code = extensions.connection_store().regenerate_code(connection.id)
     held.keep_for_reveal(session, connection.id, new_code)
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
 
@@ -71,7 +71,7 @@ def regenerate(connection_id: str) -> ResponseReturnValue:
 def revoke(connection_id: str) -> ResponseReturnValue:
     """Revoke the connection: its code stops working and its tokens are erased."""
     connection = _mine(connection_id)
-    extensions.broker().revoke(connection.id)
+    extensions.connection_store().revoke(connection.id)
     flash(f"The {find(connection.connector).name} connection was revoked.")
     return redirect(url_for("connections.index"), code=303)
 
@@ -135,7 +135,7 @@ def use_other_account() -> ResponseReturnValue:
 
 def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
     """Create or refresh the connection, sign the person in and show a new code once."""
-    connection, new_code = extensions.broker().create_or_update_connection(result, connector)
+    connection, new_code = extensions.connection_store().create_or_update(result, connector)
     accounts.sign_in_as(result)
     if new_code is None:
         flash(f"{connector.name} is reconnected. Your connection code keeps working.")

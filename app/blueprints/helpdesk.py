@@ -20,7 +20,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app import accounts
-from app import diagnosis
+from app import error_text
 from app import extensions
 from app import held
 from app import links
@@ -160,8 +160,8 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
 @bp.route("/troubleshoot", methods=["GET", "POST"])
 def troubleshoot() -> ResponseReturnValue:
     """Read a pasted AADSTS code, Entra message or support block and show the diagnosis."""
-    text = (request.form.get("text") or "")[: diagnosis.MAX_PASTE]
-    parsed = diagnosis.parse_error_text(text) if text.strip() else None
+    text = (request.form.get("text") or "")[: error_text.MAX_PASTE]
+    parsed = error_text.parse_error_text(text) if text.strip() else None
     found = parsed.diagnose() if parsed is not None and parsed.found else None
     if parsed is not None:
         links.audit(staff(), "helpdesk.troubleshoot", found.aadsts if found else "-")

@@ -64,7 +64,7 @@ def test_the_api_never_sets_a_cookie(client: FlaskClient, connect: Any, app: Fla
 def test_every_bad_code_gets_the_same_401(client: FlaskClient, connect: Any, app: Flask) -> None:
     connection_id, code = connect()
     with app.app_context():
-        extensions.broker().revoke(connection_id)
+        extensions.connection_store().revoke(connection_id)
         unknown = extensions.vault().new_code()
     answers = [
         client.post("/api/v1/token", headers=bearer(code)),
@@ -184,7 +184,7 @@ def test_rate_limits_per_code(make_portal: Any, entra: Any, db_url: Any) -> None
             flow = identity.start_flow(connector, account_type="work")
             callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test")
             result = identity.finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
-            codes.append(extensions.broker().create_or_update_connection(result, connector)[1])
+            codes.append(extensions.connection_store().create_or_update(result, connector)[1])
     client = portal.test_client()
     statuses = [
         client.post("/api/v1/token", headers=bearer(codes[0])).status_code for _ in range(4)

@@ -1,0 +1,45 @@
+"""How many upstream refreshes one process runs at once, and the short line that waits for one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from app import metrics
+from app.errors import TemporarilyUnavailable
+
+
+class RefreshSlots:
+    """At most `count` refreshes at once (0: no cap) and as many callers waiting; others 503.
+
+    Refresh traffic so holds at most 2 x count threads, never those that probes and cached
+    tokens need.
+    """
+
+    def __init__(self, count: int, wait: float = 1.0) -> None:
+        self._slots = threading.BoundedSemaphore(count) if count > 0 else None
+        self._line = threading.BoundedSemaphore(count) if count > 0 else None
+        self._wait = wait
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once."""
+        if self._slots is None or self._line is None:
+            yield
+            return
+        if not self._slots.acquire(blocking=False):
+            if not self._line.acquire(blocking=False):  # the line is full too
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
+            try:
+                free = self._slots.acquire(timeout=self._wait)
+            finally:
+                self._line.release()
+            if not free:
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
+        try:
+            yield
+        finally:
+            self._slots.release()
