@@ -885,7 +885,7 @@ _BY_CODE_ENTRIES = (
 )
 
 # Outcomes with an OAuth `error` but no AADSTS code.
-BY_ERROR_ENTRIES = (
+_BY_ERROR_ENTRIES = (
     _entry(
         None,
         "access_denied",
@@ -999,7 +999,7 @@ CATALOGUE: Mapping[str, Diagnosis] = {
     d.key: d
     for d in (
         *_BY_CODE_ENTRIES,
-        *BY_ERROR_ENTRIES,
+        *_BY_ERROR_ENTRIES,
         CONSENT_CANCELLED,
         ADMIN_DECLINED,
         ADMIN_NOT_PERMITTED,
@@ -1009,7 +1009,7 @@ CATALOGUE: Mapping[str, Diagnosis] = {
 }
 # OAuth error values that mean the same as a code (entra-protocol.md §5).
 _ERROR_ALIASES = {"consent_required": 65001, "login_required": 50058}
-BY_ERROR: Mapping[str, Diagnosis] = {d.key: d for d in BY_ERROR_ENTRIES} | {
+BY_ERROR: Mapping[str, Diagnosis] = {d.key: d for d in _BY_ERROR_ENTRIES} | {
     error: BY_CODE[code] for error, code in _ERROR_ALIASES.items()
 }
 OAUTH_ERRORS = frozenset(BY_ERROR) | {"unsupported_response_type"}

@@ -3,7 +3,7 @@
 The catalogue is data (`app.aadsts`, one `Diagnosis` per AADSTS code); `diagnose` is a small
 pure function that picks an entry from the error and its context. `support_details` builds the
 "Copy details for support" block that `app.error_text` reads back from a paste. No Flask here:
-the pages, the CLI and the tests all call the same functions.
+the pages and the tests call the same functions.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from app.aadsts import Step
 from app.aadsts import unknown
 from app.version import __version__
 
-# The catalogue's names, for the pages and tests that read them through this module.
+# This module's API, with the catalogue's names that the pages and tests read through it.
 __all__ = [
     "BY_CODE",
     "CATALOGUE",

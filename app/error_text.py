@@ -18,8 +18,6 @@ from app.diagnosis import oauth_token
 from app.diagnosis import one_line
 from app.diagnosis import to_code
 
-# --- Reading pasted text -------------------------------------------------------------------
-
 MAX_PASTE = 20_000
 
 

@@ -11,11 +11,10 @@ from app.errors import TemporarilyUnavailable
 
 
 class RefreshSlots:
-    """At most `count` refreshes at once (0: no cap) and as many callers waiting; others 503.
+    """At most `count` refreshes at once (0: no cap) and as many callers waiting; others 503."""
 
-    Refresh traffic so holds at most 2 x count threads, never those that probes and cached
-    tokens need.
-    """
+    # Refresh traffic then holds at most 2 x count threads, never those that probes and cached
+    # tokens need.
 
     def __init__(self, count: int, wait: float = 1.0) -> None:
         self._slots = threading.BoundedSemaphore(count) if count > 0 else None

@@ -47,8 +47,8 @@ class TokenRow:
         )  # fmt: skip
 
 
-# The broker's reads and its refresh write as plain Core statements, built once: loading and
-# tracking ORM objects cost a third of a cached-token call's CPU and more of a refresh's.
+# The broker's reads as plain Core statements, built once (its refresh write uses TABLE too):
+# loading and tracking ORM objects cost a third of a cached-token call's CPU.
 TABLE = cast(Table, Connection.__table__)
 COLUMNS = tuple(TABLE.c[name] for name in TokenRow.__dataclass_fields__)
 BY_CODE = select(*COLUMNS).where(TABLE.c.code_hash == bindparam("digest"))
