@@ -48,6 +48,7 @@ THREADS = 16  # gunicorn.conf.py default
 # Upstream refreshes at once per worker (PORTAL_REFRESH_CONCURRENCY); the refresh figure's
 # theoretical rate is WORKERS x REFRESH_SLOTS / latency: what the configuration lets through.
 REFRESH_SLOTS = int(DEFAULTS["REFRESH_CONCURRENCY"])
+PROBE_INTERVAL = 0.02  # seconds between one paced /healthz client's probes
 REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))  # never the tests' database (15)
 
 
@@ -68,7 +69,8 @@ def load(base: str, path: str, method: str = "GET", expect: int = 200, **kw: Any
     """
     spec = {"base": base, "path": path, "method": method, "expect": expect,
             "clients": kw.get("clients", CLIENTS), "seconds": kw.get("seconds", SECONDS),
-            "codes": kw.get("codes"), "csrf_from": kw.get("csrf_from")}  # fmt: skip
+            "codes": kw.get("codes"), "csrf_from": kw.get("csrf_from"),
+            "interval": kw.get("interval")}  # fmt: skip
     queue: Any = multiprocessing.get_context("spawn").Queue()
     process = multiprocessing.get_context("spawn").Process(target=load_worker, args=(spec, queue))
     portal: Portal | None = kw.get("portal")
@@ -480,25 +482,39 @@ def main() -> None:
             slots = WORKERS * REFRESH_SLOTS
             theoretical = slots / 0.2
 
-            def saturated() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-                """Measure /healthz idle, then refreshes and /healthz while they saturate."""
-                idle = load(portal.url, "/healthz", clients=2, seconds=SECONDS / 2)
+            def saturated() -> list[dict[str, Any]]:
+                """Measure /healthz idle, then refreshes and /healthz while they saturate.
+
+                Each state is probed twice: back to back (two clients, the figure) and paced, as
+                an orchestrator probes (a tick every PROBE_INTERVAL per client, missed ticks
+                dropped).
+                """
+                probes = [{}, {"interval": PROBE_INTERVAL}]
+                idle = [load(portal.url, "/healthz", clients=2, seconds=SECONDS / 2, **kw)
+                        for kw in probes]  # fmt: skip
                 entra.control(
                     "POST", "/_emulator/faults", json={"endpoint": "token", "latency_ms": 200}
                 )
                 box: dict[str, Any] = {}
                 refreshing = threading.Thread(target=lambda: box.update(
                     r=load(portal.url, "/api/v1/token", "POST", codes=refresh_codes,
-                           clients=3 * slots, seconds=SECONDS / 2 + 2)))  # fmt: skip
+                           clients=3 * slots, seconds=SECONDS + 6),
+                    ended=time.monotonic()))  # fmt: skip
                 refreshing.start()
                 time.sleep(1.5)
-                busy = load(portal.url, "/healthz", clients=2, seconds=SECONDS / 2)
+                busy = [load(portal.url, "/healthz", clients=2, seconds=SECONDS / 2, **kw)
+                        for kw in probes]  # fmt: skip
+                probed = time.monotonic()
                 refreshing.join()
+                if box["ended"] < probed:  # starting a load generator took longer than allowed
+                    raise SystemExit("the refreshes ended before the busy probes: lengthen them")
                 entra.control("DELETE", "/_emulator/faults")
-                return idle, box["r"], busy
+                return [idle[0], box["r"], busy[0], idle[1], busy[1]]
 
             rounds = [saturated() for _ in range(2)]  # drift between idle and busy averages out
-            idle, refreshed, busy = (_merged([r[n] for r in rounds]) for n in range(3))
+            idle, refreshed, busy, idle_paced, busy_paced = (
+                _merged([r[n] for r in rounds]) for n in range(5)
+            )
             others = {k: v for k, v in refreshed["statuses"].items() if k != 200}
             figure("refreshes at 200 ms latency vs theoretical concurrency",
                    refreshed["ok_rps"] / theoretical,
@@ -507,7 +523,10 @@ def main() -> None:
                    f"other answers: {others or 'none'})", ">= 0.8",
                    refreshed["ok_rps"] / theoretical >= 0.8)  # fmt: skip
             figure("/healthz p95 while refreshes saturate workers vs idle",
-                   busy["p95"] / idle["p95"], f"{busy['p95']:.1f} vs {idle['p95']:.1f} ms",
+                   busy["p95"] / idle["p95"],
+                   f"{busy['p95']:.1f} vs {idle['p95']:.1f} ms back to back; paced probes "
+                   f"({2 / PROBE_INTERVAL:.0f}/s): {busy_paced['p95']:.1f} vs "
+                   f"{idle_paced['p95']:.1f} ms, {busy_paced['p95'] / idle_paced['p95']:.2f}",
                    "<= 2", busy["p95"] / idle["p95"] <= 2)  # fmt: skip
         finally:
             portal.stop()
@@ -543,14 +562,17 @@ in one run of this session the host slowed the second half so much that idle /he
 - **Token API (cached) vs no-op**: beyond the no-op, one Redis round trip that counts both rate
   limits (a Lua script; Flask-Limiter made two round trips plus a per-request hook, ~1 ms of CPU),
   one HMAC, one indexed query built once as a Core statement (loading an ORM object was another
-  ~0.5 ms), an AES-GCM open, MSAL's cache lookup and the JSON answer.
+  ~0.5 ms), an AES-GCM open, MSAL's cache lookup and the JSON answer. This figure moves with the
+  machine more than the others: the same commit read 0.48-0.51 on one VM of this kind (token
+  2.0-2.25 ms of portal CPU, no-op 0.9-1.1) and 0.37-0.49 on another (2.9-3.2 against 1.1-1.25).
 - **Sign-in redirect vs no-op** (Redis sessions: PORTAL_TEST_REDIS_URL's server on db 14, or a
   private `redis-server`; "not measured" without either). The redirect reads and writes the
-  server-side session in Redis (two round trips), checks the CSRF token and the Origin, lets MSAL
-  make state, nonce and PKCE (its verifier alone is 43 calls to `secrets.choice`) and build the
-  authorize URL, and signs the session cookie; pending flows no longer carry the authorize URL,
-  which was most of the session. That is ~2.8 ms of portal CPU against ~0.9 ms for the no-op;
-  reaching 0.6 would need ~1.3 ms, less than the two Redis round trips, CSRF and MSAL cost here.
+  server-side session in Redis (two commands: ~100 and ~90 us of client CPU each with hiredis,
+  ~120 and ~150 without), checks the CSRF token and the Origin, lets MSAL make state, nonce and
+  PKCE (its verifier alone costs ~165 us: 43 calls to `secrets.choice`, each one or more
+  `getrandom` system calls; `secrets.token_urlsafe(32)` costs ~2 us), builds the authorize URL
+  and signs the session cookie. That is ~2.5-3 ms of portal CPU against ~1 ms for the no-op;
+  reaching 0.6 would need ~1.7 ms, less than the two Redis commands, CSRF and MSAL cost here.
 - **Invalid vs valid codes**: a miss does the work a valid code does up to where they diverge
   (one HMAC, one indexed query, then an AES-GCM open of a decoy cache of typical size and the
   same cache lookup), so the two cost the same within noise; the 200 body is the larger.
@@ -562,9 +584,18 @@ in one run of this session the host slowed the second half so much that idle /he
   (without it, Nagle held each answer on a kept connection for the client's delayed ACK).
 - **/healthz while refreshes saturate the workers**: no probe waits for a thread any more (at most
   2 x refresh slots threads per worker serve refresh traffic; with an unbounded line one run saw a
-  135 ms p50 when the kernel gave one worker most callers). What remains is contention for the
-  CPUs and each worker's GIL with the refresh work, the emulator and the load generators: p95 goes
-  from ~2 ms to ~5-8 ms. A smaller GIL switch interval (0.5 ms) and four workers did not help.
+  135 ms p50 when the kernel gave one worker most callers). The figure's probes run back to back
+  (two clients, ~1,000 probes/s), so its "idle" already keeps more than a CPU busy. The paced
+  probes beside it (a tick every 20 ms per client, a tick missed during a late answer dropped)
+  are what an orchestrator sees; their busy p95 moved between 18 and 110 ms across runs of this
+  session while idle stayed ~4 ms. Found in separate runs, not by `make bench`: paced, an idle
+  worker spends ~2.3 ms of CPU per probe against ~1.3 ms back to back (it wakes from idle for
+  each one); gunicorn's own request timer put ~8 ms of a 19 ms busy p95 inside the worker, the
+  rest being gthread's hand-offs (poller thread, pool thread, poller thread), the kernel's
+  scheduling of 2 CPUs and the probe client; sampling the workers' GIL (py-spy --gil) found each
+  holding it ~25 % of the busy phase. What did not help, measured: a GIL switch interval of 0.2
+  or 0.5 ms, running the emulator and the callers at nice 10, jittering the callers' retries,
+  four workers.
 """
 
 

@@ -59,6 +59,9 @@ def session_form(client: Client, path: str) -> tuple[dict[str, str], str]:
 def load_worker(spec: dict[str, Any], out: Any) -> None:
     """Run spec["clients"] threads for spec["seconds"]; put (count, latencies, errors, statuses).
 
+    Clients are closed-loop (the next call as soon as an answer arrives) unless spec["interval"]
+    paces each one to a call every that many seconds, as a health probe is.
+
     errors counts answers whose status is not spec["expect"]; statuses counts every status.
     """
     latencies: list[float] = []
@@ -84,13 +87,21 @@ def load_worker(spec: dict[str, Any], out: Any) -> None:
             base_headers["Content-Type"] = "application/x-www-form-urlencoded"
         ready.wait()
         i = n
+        interval = spec.get("interval")
+        # A paced client probes as an orchestrator does: on a fixed tick, staggered from the
+        # other clients; a tick missed while an answer was late is dropped, not sent late.
+        due = time.perf_counter() + (interval * n / spec["clients"] if interval else 0.0)
         while time.monotonic() < deadline[0]:
             code = codes[i % len(codes)]
             i += spec["clients"]
             headers = base_headers | {"Authorization": f"Bearer {code}"} if code else base_headers
+            if interval:
+                time.sleep(max(0.0, due - time.perf_counter()))
             started = time.perf_counter()
             answer, _ = http.call(spec["method"], spec["path"], headers, body)
             mine.append(time.perf_counter() - started)
+            if interval:
+                due += interval * max(1, 1 + int((time.perf_counter() - due) // interval))
             seen[answer.status] = seen.get(answer.status, 0) + 1
             if answer.status != spec["expect"]:
                 bad += 1
