@@ -582,20 +582,21 @@ in one run of this session the host slowed the second half so much that idle /he
   once). A refresh costs ~5 ms of the calling thread's CPU now that the emulator keeps connections
   alive (it closed every one, so each refresh paid a TLS handshake: ~9 ms) and sets TCP_NODELAY
   (without it, Nagle held each answer on a kept connection for the client's delayed ACK).
-- **/healthz while refreshes saturate the workers**: no probe waits for a thread any more (at most
-  2 x refresh slots threads per worker serve refresh traffic; with an unbounded line one run saw a
-  135 ms p50 when the kernel gave one worker most callers). The figure's probes run back to back
-  (two clients, ~1,000 probes/s), so its "idle" already keeps more than a CPU busy. The paced
-  probes beside it (a tick every 20 ms per client, a tick missed during a late answer dropped)
-  are what an orchestrator sees; their busy p95 moved between 18 and 110 ms across runs of this
-  session while idle stayed ~4 ms. Found in separate runs, not by `make bench`: paced, an idle
-  worker spends ~2.3 ms of CPU per probe against ~1.3 ms back to back (it wakes from idle for
-  each one); gunicorn's own request timer put ~8 ms of a 19 ms busy p95 inside the worker, the
-  rest being gthread's hand-offs (poller thread, pool thread, poller thread), the kernel's
-  scheduling of 2 CPUs and the probe client; sampling the workers' GIL (py-spy --gil) found each
-  holding it ~25 % of the busy phase. What did not help, measured: a GIL switch interval of 0.2
-  or 0.5 ms, running the emulator and the callers at nice 10, jittering the callers' retries,
-  four workers.
+- **/healthz while refreshes saturate the workers**: no probe waits for a thread any more (at most 2
+  x refresh slots threads per worker serve refresh traffic; with an unbounded line one run saw a 135
+  ms p50 when the kernel gave one worker most callers). The figure's probes run back to back (two
+  clients, ~1,000 probes/s), so its "idle" already keeps more than a CPU busy. The paced probes
+  beside it (a tick every 20 ms per client, a tick missed during a late answer dropped) are what an
+  orchestrator sees; their busy p95 read 12-16 ms in this session's last runs (18-110 ms with a
+  first version that also counted the probe client's own late sends), idle ~4 ms. Found in separate
+  runs, not by `make bench`: paced, an idle worker spends ~2.3 ms of CPU per probe against ~1.3 ms
+  back to back (it wakes from idle for each one); gunicorn's own request timer put ~8 ms of a 19 ms
+  busy p95 inside the worker, the rest being gthread's hand-offs (poller thread, pool thread, poller
+  thread), the kernel's scheduling of 2 CPUs and the probe client; sampling the workers' GIL (py-spy
+  --gil) found each holding it ~25 % of the busy phase. What did not help, measured: a GIL switch
+  interval of 0.2 or 0.5 ms, running the emulator and the callers at nice 10, jittering the callers'
+  retries, four workers, pinning the portal to one CPU and everything else to the other (ratios
+  2.1-7.5).
 """
 
 
