@@ -130,7 +130,6 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         vault=vault_,
         identity=identity_,
         locks=locks_,
-        connectors=connectors,
         public_url=config["PUBLIC_URL"],
         lock_ttl=config["REFRESH_LOCK_TTL"],
         last_used_resolution=config["LAST_USED_RESOLUTION"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import timedelta
@@ -17,7 +16,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app import metrics
-from app.connectors import Connector
 from app.errors import ConnectionDamaged
 from app.errors import InvalidToken
 from app.errors import ReauthenticationRequired
@@ -62,7 +60,6 @@ class Broker:
         vault: Vault,
         identity: Identity,
         locks: RefreshLocks,
-        connectors: Mapping[str, Connector],
         public_url: str,
         lock_ttl: float = 60.0,
         last_used_resolution: int = 60,
@@ -76,7 +73,6 @@ class Broker:
         self._vault = vault
         self._identity = identity
         self._locks = locks
-        self._connectors = connectors
         self._public_url = public_url.rstrip("/")
         self._lock_ttl = lock_ttl
         self._last_used = timedelta(seconds=last_used_resolution)
