@@ -49,8 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_CONNECT_TIMEOUT": 2,
     "FLOW_TTL": 600,
     "REFRESH_LOCK_TTL": 60,
-    # Upstream refreshes at once per worker process (0: no cap); a caller waits this long for a
-    # slot, then gets 503 + Retry-After. See docs/operations.md (gunicorn sizing).
+    # Upstream refreshes at once per worker process; a caller waits this long for a slot, then
+    # gets 503 + Retry-After. See docs/operations.md (gunicorn sizing).
     "REFRESH_CONCURRENCY": 4,
     "REFRESH_SLOT_WAIT": 1.0,
     "RATELIMIT_TOKEN": "120/minute",

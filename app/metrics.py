@@ -46,7 +46,7 @@ TOKEN_API_SECONDS = Histogram(
 )
 REFRESHES = Counter(
     "ccp_refreshes_total",
-    "Refreshes at the identity provider by result (ok, refused, unavailable)",
+    "Refreshes at the identity provider by result (ok, refused, unavailable, busy: no slot)",
     ["result"],
 )
 WEBHOOK_DELIVERIES = Counter(
