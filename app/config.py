@@ -113,7 +113,10 @@ def coerce(config: dict[str, Any]) -> None:
     for key in BOOLS:
         config[key] = _bool(key, config.get(key))
     for key in INTS:
-        config[key] = int(_number(key, config.get(key)))
+        number = _number(key, config.get(key))
+        if number < 1:  # int() would turn 0.5 into 0: no slots, no retries, no days
+            raise ConfigError(f"PORTAL_{key} must be a whole number of at least 1")
+        config[key] = int(number)
     for key in FLOATS:
         config[key] = float(_number(key, config.get(key)))
     for key in LISTS:

@@ -11,22 +11,19 @@ from app.errors import TemporarilyUnavailable
 
 
 class RefreshSlots:
-    """At most `count` refreshes at once (0: no cap) and as many callers waiting; others 503."""
+    """At most `count` refreshes at once and as many callers waiting; everyone else 503."""
 
     # Refresh traffic then holds at most 2 x count threads, never those that probes and cached
     # tokens need.
 
     def __init__(self, count: int, wait: float = 1.0) -> None:
-        self._slots = threading.BoundedSemaphore(count) if count > 0 else None
-        self._line = threading.BoundedSemaphore(count) if count > 0 else None
+        self._slots = threading.BoundedSemaphore(count)  # configuration refuses count < 1
+        self._line = threading.BoundedSemaphore(count)
         self._wait = wait
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once."""
-        if self._slots is None or self._line is None:
-            yield
-            return
         if not self._slots.acquire(blocking=False):
             if not self._line.acquire(blocking=False):  # the line is full too
                 metrics.refresh("busy")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from collections.abc import Sequence
-from datetime import UTC
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from app.locks import RefreshLocks
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import REVOKED
 from app.models import Connection
+from app.models import aware
 from app.models import iso
 from app.models import utcnow
 from app.refresh_slots import RefreshSlots
@@ -64,7 +64,7 @@ class Broker:
         lock_ttl: float = 60.0,
         last_used_resolution: int = 60,
         events: Events = None,
-        refresh_slots: int = 0,
+        refresh_slots: int = 4,
         refresh_slot_wait: float = 1.0,
     ) -> None:
         self._events = events  # notify.Notifier.publish: webhooks for connection events
@@ -268,9 +268,7 @@ class Broker:
         """Record use at most once per resolution period, to avoid a write per call."""
         now = utcnow()
         last = row.last_used_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)
-        if last is not None and now - last < self._last_used:
+        if last is not None and now - aware(last) < self._last_used:
             return
         try:
             with self._write() as db:

@@ -117,6 +117,8 @@ def test_environment_values_are_coerced(tmp_path: Path, monkeypatch: pytest.Monk
         ("PORTAL_PRODUCTION", "maybe"),
         ("PORTAL_HTTP_TIMEOUT", "soon"),
         ("PORTAL_RESOURCE_URLS", "[1]"),
+        ("PORTAL_REFRESH_CONCURRENCY", "0"),
+        ("PORTAL_REFRESH_CONCURRENCY", "0.5"),  # int() would make it 0: every refresh a 503
     ],
 )
 def test_bad_environment_values_are_refused(

@@ -82,8 +82,6 @@ def test_the_slots_alone_without_a_portal() -> None:
         assert waited == []
     waiter.join(5)
     assert waited == ["got the slot"]
-    with RefreshSlots(0).hold(), RefreshSlots(0).hold():  # 0: no cap at all
-        pass
 
 
 def test_a_caller_in_line_gives_up_after_the_wait() -> None:
