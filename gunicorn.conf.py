@@ -28,8 +28,8 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
-    "filters": {"redact": {"()": "app.logs.RedactSecrets"}},
+    "formatters": {"json": {"()": "app.platform.logs.JsonFormatter"}},
+    "filters": {"redact": {"()": "app.platform.logs.RedactSecrets"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Flask
 
-from app import blueprints
 from app import cli
-from app import config
-from app import extensions
-from app import instance
-from app import logs
-from app import security
+from app import web
+from app.platform import config
+from app.platform import extensions
+from app.platform import instance
+from app.platform import logs
+from app.platform import security
 from app.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     extensions.init_app(app)
     security.init_app(app)
-    blueprints.register(app)
+    web.register(app)
     cli.register(app)
     return app

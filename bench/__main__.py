@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import requests
 import sqlalchemy
 
-from app.config import DEFAULTS
+from app.platform.config import DEFAULTS
 from bench.loadgen import CSRF
 from bench.loadgen import load_worker
 
@@ -317,7 +317,7 @@ def cpu_ticks() -> tuple[int, int]:
 
 def main() -> None:
     """Run every measurement and write docs/performance.md."""
-    from app.vault import Vault
+    from app.tokens.vault import Vault
     from entra_emulator import serve
 
     ticks_before = cpu_ticks()

@@ -116,7 +116,7 @@ def app(tmp_path: Any, db_url: dict[str, str], entra: Any) -> Iterator[Flask]:
 
 def dispose(portal: Flask) -> None:
     """Close the app's database connections (PostgreSQL schemas are dropped afterwards)."""
-    from app.extensions import db
+    from app.platform.extensions import db
 
     with portal.app_context():
         db.engine.dispose()
@@ -168,7 +168,7 @@ def connect_account(
     account_type: str | None = None,
 ) -> tuple[str, str | None]:
     """Run a real sign-in at the emulator and store the connection; return its id and code."""
-    from app import extensions
+    from app.platform import extensions
 
     with portal.app_context():
         identity = extensions.identity()
@@ -183,8 +183,8 @@ def connect_account(
 
 def row(portal: Flask, connection_id: str) -> Any:
     """Return a fresh copy of a connection row."""
-    from app.extensions import session_factory
     from app.models import Connection
+    from app.platform.extensions import session_factory
 
     with portal.app_context(), session_factory() as db:
         return db.get(Connection, connection_id)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import config
 from app.errors import ConfigError
+from app.platform import config
 
 
 def fresh(tmp_path: Path) -> Flask:

@@ -13,10 +13,10 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import inspect
 
-from app import database
 from app.errors import ConfigError
-from app.extensions import db
 from app.models import Base
+from app.platform import database
+from app.platform.extensions import db
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -16,14 +16,14 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from app import diagnosis
-from app.diagnosis import Actor
-from app.diagnosis import Diagnosis
-from app.diagnosis import diagnose
-from app.diagnosis import format_support_details
-from app.diagnosis import support_details
-from app.error_text import ParsedError
-from app.error_text import parse_error_text
+from app.diagnosis import explain
+from app.diagnosis.explain import Actor
+from app.diagnosis.explain import Diagnosis
+from app.diagnosis.explain import diagnose
+from app.diagnosis.explain import format_support_details
+from app.diagnosis.explain import support_details
+from app.diagnosis.paste import ParsedError
+from app.diagnosis.paste import parse_error_text
 
 USER = Actor.USER
 ADMIN = Actor.TENANT_ADMIN
@@ -101,7 +101,7 @@ def test_the_table_covers_section_5() -> None:
 
 @pytest.mark.parametrize("code", SECTION_5_CODES)
 def test_every_section_5_code_is_catalogued(code: int) -> None:
-    assert code in diagnosis.BY_CODE
+    assert code in explain.BY_CODE
     assert diagnose(codes=[code]).known
 
 
@@ -117,9 +117,9 @@ def test_catalogued_code_names_actor_route_and_phrases(code: int) -> None:
         assert phrase in words, f"{code}: {phrase!r} missing"
 
 
-@pytest.mark.parametrize("key", sorted(diagnosis.CATALOGUE))
+@pytest.mark.parametrize("key", sorted(explain.CATALOGUE))
 def test_every_entry_is_complete(key: str) -> None:
-    entry = diagnosis.CATALOGUE[key]
+    entry = explain.CATALOGUE[key]
     assert entry.title.strip() and entry.summary.strip()
     assert entry.steps and all(step.text.strip() for step in entry.steps)
     assert entry.actors == tuple(dict.fromkeys(step.actor for step in entry.steps))
@@ -128,12 +128,12 @@ def test_every_entry_is_complete(key: str) -> None:
     assert entry.known
 
 
-@pytest.mark.parametrize("key", sorted(diagnosis.CATALOGUE))
+@pytest.mark.parametrize("key", sorted(explain.CATALOGUE))
 def test_connector_placeholder_is_filled(key: str) -> None:
-    entry = diagnosis.CATALOGUE[key]
+    entry = explain.CATALOGUE[key]
     found = diagnose(codes=[entry.code] if entry.code else (), connector="Dynamics 365")
     if entry.code is None:  # error-only and context entries: fill them directly
-        found = diagnosis._finish(entry, None, "Dynamics 365")
+        found = explain._finish(entry, None, "Dynamics 365")
     assert "{" not in everything(found) and "}" not in everything(found)
     if "{connector}" in everything(entry):
         assert "Dynamics 365" in everything(found)
@@ -406,7 +406,7 @@ def test_support_block_round_trips() -> None:
 def test_minimal_support_block_round_trips_without_inventing_values() -> None:
     pairs = support_details(when=datetime(2025, 2, 11, 13, 6, 36))
     parsed = parse_error_text(format_support_details(pairs))
-    assert parsed == ParsedError(timestamp=STAMP, portal_version=diagnosis.__version__)
+    assert parsed == ParsedError(timestamp=STAMP, portal_version=explain.__version__)
     assert not parsed.found
 
 
@@ -458,7 +458,7 @@ def test_support_details_order_and_omissions() -> None:
     assert values["AADSTS code"] == "AADSTS65001"
     assert values["Connector"] == "Share Point"  # one line each, or the block breaks
     assert values["Request ID"] == "none"
-    assert values["Portal version"] == diagnosis.__version__
+    assert values["Portal version"] == explain.__version__
 
 
 def test_support_details_time_is_utc() -> None:

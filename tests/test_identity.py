@@ -15,15 +15,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
-from app import extensions
 from app.connectors import MSA_TENANT
 from app.errors import EntraError
 from app.errors import IdentityUnavailable
 from app.errors import ReauthenticationRequired
 from app.errors import SignInExpired
 from app.errors import SignInRejected
-from app.identity import Identity
-from app.identity import IdentitySettings
+from app.identity.entra import Identity
+from app.identity.entra import IdentitySettings
+from app.platform import extensions
 
 CLIENT = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
 HOST = "https://login.example.test"

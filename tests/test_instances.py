@@ -33,7 +33,7 @@ import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.models import Connection
-from app.vault import Vault
+from app.tokens.vault import Vault
 
 pytestmark = pytest.mark.slow
 TEST_PG = os.environ.get("PORTAL_TEST_DATABASE_URL", "")

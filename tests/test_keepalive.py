@@ -16,15 +16,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy import update
 
-from app import extensions
-from app import keepalive
-from app import notify
-from app.extensions import db
+from app.helpdesk import keepalive
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import Connection
 from app.models import Delivery
 from app.models import aware
 from app.models import utcnow
+from app.notify import deliveries
+from app.platform import extensions
+from app.platform.extensions import db
 
 LINK = re.compile(rb"/l/[A-Za-z0-9_-]{20,}")
 
@@ -112,7 +112,7 @@ def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
     def no_new_notifier(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the job must use the app's notifier")
 
-    monkeypatch.setattr(notify.Notifier, "__init__", no_new_notifier)
+    monkeypatch.setattr(deliveries.Notifier, "__init__", no_new_notifier)
     with app.app_context():
         assert keepalive.near_limit(read_row(revoked))
         report = keepalive.run()

@@ -20,10 +20,10 @@ from flask import Flask
 from sqlalchemy import update
 
 from app import create_app
-from app import extensions
-from app import keys
 from app.errors import ConfigError
 from app.models import Connection
+from app.platform import extensions
+from app.tokens import keys
 
 
 def connect_account(portal: Flask, emu: Any, connector_id: str, username: str) -> tuple[str, str]:
@@ -145,7 +145,7 @@ def test_an_interrupted_rotation_resumes(old_and_new: Any) -> None:
 
 
 def test_cli_status_and_rotate(old_and_new: Any) -> None:
-    from app.keys_cli import keys_group
+    from app.cli.keys import keys_group
 
     _old, new, _code = old_and_new
     runner = new.test_cli_runner()

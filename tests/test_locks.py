@@ -16,11 +16,11 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import select
 
-from app import extensions
-from app.extensions import _sqlite_pragmas
-from app.locks import RefreshLocks
 from app.models import Base
 from app.models import RefreshLease
+from app.platform import extensions
+from app.platform.extensions import _sqlite_pragmas
+from app.tokens.locks import RefreshLocks
 from tests.conftest import require_service
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")

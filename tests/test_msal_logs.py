@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from app import msal_logs
+from app.identity import msal_logs
 
 
 def test_token_cache_event_dump_is_dropped(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from app.errors import ConfigError
-from app.ratelimits import RateLimits
-from app.ratelimits import parse
+from app.platform.ratelimits import RateLimits
+from app.platform.ratelimits import parse
 from tests.conftest import require_service
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "")

@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Flask
 
-from app import extensions
 from app.errors import TemporarilyUnavailable
-from app.refresh_slots import RefreshSlots
+from app.platform import extensions
+from app.tokens.refresh_slots import RefreshSlots
 from tests.conftest import connect_account
 
 LATENCY_MS = 4000  # every refresh takes this long at the emulator

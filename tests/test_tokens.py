@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import extensions
 from app.errors import ConnectionDamaged
 from app.errors import InvalidToken
 from app.errors import ReauthenticationRequired
 from app.errors import ScopeNotAllowed
 from app.errors import TemporarilyUnavailable
-from app.refresh_slots import RefreshSlots
+from app.platform import extensions
+from app.tokens.refresh_slots import RefreshSlots
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 FILES = "https://graph.microsoft.com/Files.Read.All"

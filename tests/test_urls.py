@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.urls import local_path
+from app.web.urls import local_path
 
 # The oauth2-proxy open-redirect corpus (pkg/app/redirect/validator_test.go) and friends.
 HOSTILE = [

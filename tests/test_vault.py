@@ -8,10 +8,10 @@ import secrets
 import pytest
 
 from app.errors import ConfigError
-from app.vault import ConnectionDamaged
-from app.vault import UnknownKey
-from app.vault import Vault
-from app.vault import parse_keys
+from app.tokens.vault import ConnectionDamaged
+from app.tokens.vault import UnknownKey
+from app.tokens.vault import Vault
+from app.tokens.vault import parse_keys
 
 
 def b64(raw: bytes) -> str:

@@ -13,9 +13,9 @@ from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import select
 
-from app.extensions import db
-from app.flows import FLOWS_KEY
+from app.identity.flows import FLOWS_KEY
 from app.models import Connection
+from app.platform.extensions import db
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)

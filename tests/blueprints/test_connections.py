@@ -9,9 +9,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import consent
-from app.extensions import db
+from app.consent import records
 from app.models import Connection
+from app.platform.extensions import db
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
@@ -156,7 +156,7 @@ def test_check_access_shows_the_tenant_consent_once_recorded(web: Any, app: Flas
     assert "Approved for your organisation" not in page
     with app.app_context():
         tenant = db.session.scalars(select(Connection.tenant_id)).one()
-        consent.record_tenant_consent(
+        records.record_tenant_consent(
             db.session, tenant, "sharepoint", ["Sites.Read.All"], "admin@fabrikam.test"
         )
         db.session.commit()

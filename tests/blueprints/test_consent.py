@@ -28,16 +28,16 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import consent
 from app import create_app
-from app.consent_jobs import expire_requests
-from app.extensions import db
-from app.extensions import notifier
+from app.consent import records
+from app.consent.jobs import expire_requests
 from app.models import AuditEvent
 from app.models import ConsentRequest
 from app.models import Delivery
 from app.models import TenantConsent
 from app.models import utcnow
+from app.platform.extensions import db
+from app.platform.extensions import notifier
 
 CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
@@ -722,13 +722,13 @@ def test_a_grant_gone_before_confirmation_is_not_recorded(
 def test_a_request_is_decided_once(app: Flask) -> None:
     """Two admins deciding at once: the second decision changes nothing (one conditional UPDATE)."""
     with app.app_context():
-        who = consent.Requester("o-1", "u@contoso.test", "tenant-1", "reports")
-        opened, created = consent.open_request(
+        who = records.Requester("o-1", "u@contoso.test", "tenant-1", "reports")
+        opened, created = records.open_request(
             db.session, who, "sharepoint", ["Sites.Read.All"], 30
         )
         db.session.commit()
         assert created
-        assert consent.deny(db.session, opened, "a1@contoso.test", "no") is True
-        assert consent.approve(db.session, opened, "a2@contoso.test") is False
+        assert records.deny(db.session, opened, "a1@contoso.test", "no") is True
+        assert records.approve(db.session, opened, "a2@contoso.test") is False
         db.session.commit()
         assert (opened.status, opened.decided_by) == ("denied", "a1@contoso.test")

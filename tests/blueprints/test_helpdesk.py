@@ -15,15 +15,15 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy import update
 
-from app import consent
-from app import held
-from app import links
-from app import roles
-from app.extensions import db
-from app.flows import FLOWS_KEY
+from app.consent import records
+from app.helpdesk import links
+from app.identity import roles
+from app.identity.flows import FLOWS_KEY
 from app.models import AuditEvent
 from app.models import HelpdeskLink
 from app.models import utcnow
+from app.platform.extensions import db
+from app.web import held
 
 LINK_URL = re.compile(r'id="link-url"[^>]*value="([^"]+)"')
 REFERENCE = re.compile(r"Reference for the helpdesk: [0-9a-f]+")
@@ -303,8 +303,8 @@ def fabrikam_link(app: Flask) -> str:
 def fabrikam_consent_request(app: Flask) -> str:
     """Return the id of a consent request filed by user@fabrikam.test."""
     with app.app_context():
-        who = consent.Requester("fabrikam-user-oid", "user@fabrikam.test", FABRIKAM)
-        found, _ = consent.open_request(db.session, who, "onedrive", ["Files.Read.All"], 7)
+        who = records.Requester("fabrikam-user-oid", "user@fabrikam.test", FABRIKAM)
+        found, _ = records.open_request(db.session, who, "onedrive", ["Files.Read.All"], 7)
         db.session.commit()
         return found.id
 

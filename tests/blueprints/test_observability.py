@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import logs
 from app.errors import ConfigError
+from app.platform import logs
 
 
 def free_port() -> int:

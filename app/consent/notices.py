@@ -1,0 +1,84 @@
+"""The e-mails about consent requests, in plain text and HTML with absolute links; Flask-free."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from app.consent.records import STATUS_LABELS
+from app.models import APPROVED
+from app.models import DENIED
+from app.models import ConsentRequest
+from app.notify.senders import Mail
+
+PORTAL = "Connector Consent Portal"
+
+
+def _html(paragraphs: Sequence[str], link: str, label: str) -> str:
+    """Return a small HTML body: escaped paragraphs and one link."""
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f'<html><body>{body}<p><a href="{escape(link)}">{escape(label)}</a></p></body></html>'
+
+
+def _mail(to: str, subject: str, paragraphs: Sequence[str], link: str, label: str) -> Mail:
+    """Return one e-mail with the same words in text and HTML."""
+    text = "\n\n".join([*paragraphs, f"{label}: {link}"]) + "\n"
+    return Mail(to=to, subject=subject, text=text, html=_html(paragraphs, link, label))
+
+
+def status_url(public_url: str, request: ConsentRequest) -> str:
+    """Return the absolute link to a request's status page."""
+    return f"{public_url}/consent-requests/{request.id}"
+
+
+def try_again_url(public_url: str, request: ConsentRequest) -> str:
+    """Return the absolute Try again link that resumes the request's connector."""
+    return f"{public_url}/consent-requests/{request.id}/try-again"
+
+
+def to_admins(
+    public_url: str,
+    request: ConsentRequest,
+    connector: str,
+    requester: str,
+    justification: str,
+    admins: Sequence[str],
+) -> list[Mail]:
+    """Return the mails that tell a tenant's admins about a new request."""
+    said = f'Their justification: "{justification}"' if justification else "No justification."
+    lines = [
+        f"{requester} asks you to approve {connector} for your organisation in the {PORTAL}.",
+        said,
+        "Open the request to approve it (you grant consent at Microsoft) or deny it with a reason.",
+    ]
+    subject = f"Approval requested: {connector}"
+    url = status_url(public_url, request)
+    return [_mail(admin, subject, lines, url, "Open the request") for admin in admins]
+
+
+def to_requesters(
+    public_url: str, request: ConsentRequest, connector: str, requesters: Sequence[str]
+) -> list[Mail]:
+    """Return the mails that tell requesters their request was decided or expired."""
+    status = STATUS_LABELS.get(request.status, request.status)
+    subject = f"{connector}: your request is {status}"
+    if request.status == APPROVED:
+        lines = [
+            f"An administrator approved {connector} for your organisation.",
+            f"Press Try again to connect {connector}; you will not need to ask again.",
+        ]
+        link, label = try_again_url(public_url, request), "Try again"
+    elif request.status == DENIED:
+        lines = [
+            f"An administrator denied your request for {connector}.",
+            f"Their reason: {request.reason or 'none given'}",
+            "You can ask again from the request's page if things have changed.",
+        ]
+        link, label = status_url(public_url, request), "View the request"
+    else:
+        lines = [
+            f"Your request for {connector} expired before an administrator decided on it.",
+            "You can send a new request from the connector's page.",
+        ]
+        link, label = status_url(public_url, request), "View the request"
+    return [_mail(to, subject, lines, link, label) for to in requesters]

@@ -1,0 +1,1 @@
+"""Why Entra said no: the AADSTS catalogue (data), the diagnosis, the paste parser (no Flask)."""

@@ -1,0 +1,1 @@
+"""The helpdesk's tools: sharing links and their events, data-plane probes, keep-alive."""

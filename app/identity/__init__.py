@@ -1,0 +1,1 @@
+"""Sign-in with Entra ID through MSAL: clients, flows, ID tokens, who signed in, roles."""

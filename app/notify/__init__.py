@@ -1,0 +1,1 @@
+"""Telling people and systems: the delivery queue, webhooks and mail senders (no Flask)."""

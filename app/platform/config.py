@@ -1,0 +1,305 @@
+"""Settings: embedded defaults, PORTAL_* variables, overrides; production fails fast."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from app.errors import ConfigError
+from app.platform import ratelimits
+from app.tokens import vault
+
+EMULATOR_HOST = "https://127.0.0.1:5443"
+log = logging.getLogger(__name__)
+DEV_CLIENT_ID = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
+DEV_CLIENT_SECRET = "dev-only-portal-secret-not-for-production"
+DEV_SECRET_KEYS = frozenset({"", "dev", "development", "secret", "change-me", "changeme"})
+DEV_KEYS_FILE = "dev-keys.json"
+COOKIE_NAME = "ccp_session"
+
+DEFAULTS: dict[str, Any] = {
+    "PRODUCTION": False,
+    "SECRET_KEY": "",
+    "SECRET_KEY_FALLBACKS": [],
+    "ENCRYPTION_KEYS": "",
+    "HASH_KEY": "",
+    "DATABASE_URL": "",
+    "REDIS_URL": "",
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    "REDIRECT_URI": "",
+    "AUTHORITY_HOST": "",
+    "CLIENT_ID": "",
+    "CLIENT_SECRET": "",
+    "CLIENT_CERTIFICATE": "",
+    "CLIENT_CERTIFICATE_KEY": "",
+    "CA_FILE": "",
+    "RESOURCE_URLS": {},
+    "CONNECTOR_SCOPES": {},
+    "DYNAMICS_ORGS": ["https://contoso.crm.dynamics.com"],
+    "HTTP_TIMEOUT": 10.0,
+    "REDIS_TIMEOUT": 0.5,
+    "DATABASE_CONNECT_TIMEOUT": 2,
+    "FLOW_TTL": 600,
+    "REFRESH_LOCK_TTL": 60,
+    # Upstream refreshes at once per worker process; a caller waits this long for a slot, then
+    # gets 503 + Retry-After. See docs/operations.md (gunicorn sizing).
+    "REFRESH_CONCURRENCY": 4,
+    "REFRESH_SLOT_WAIT": 1.0,
+    "RATELIMIT_TOKEN": "120/minute",
+    "RATELIMIT_IP": "600/minute",
+    "SESSION_IDLE_MINUTES": 60,
+    "SESSION_MAX_HOURS": 12,  # absolute limit: an active session still ends (principle 9)
+    "LAST_USED_RESOLUTION": 60,
+    # Consent requests and notifications (issue 4)
+    "CONSENT_REQUEST_DAYS": 30,
+    "ADMIN_USERS": [],
+    "HELPDESK_USERS": [],
+    "SMTP_URL": "",
+    "MAIL_FROM": "Connector Consent Portal <portal@localhost>",
+    "WEBHOOK_URLS": [],
+    "WEBHOOK_SECRET": "",
+    "NOTIFY_MODE": "thread",
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_BACKOFF": 2.0,
+    # Helpdesk links and keep-alive (issue 5)
+    "LINK_MAX_DAYS": 30,
+    "KEEPALIVE_DAYS": 14,
+    "HELPDESK_CONTACT": "",
+}
+
+# How each setting read from the environment is coerced (from_prefixed_env parses JSON first).
+BOOLS = ("PRODUCTION",)
+INTS: tuple[str, ...] = (
+    "FLOW_TTL",
+    "REFRESH_LOCK_TTL",
+    "REFRESH_CONCURRENCY",
+    "SESSION_IDLE_MINUTES",
+    "SESSION_MAX_HOURS",
+    "LAST_USED_RESOLUTION",
+)
+INTS += ("CONSENT_REQUEST_DAYS", "NOTIFY_MAX_ATTEMPTS")
+INTS += ("LINK_MAX_DAYS", "KEEPALIVE_DAYS")
+FLOATS: tuple[str, ...] = ("HTTP_TIMEOUT", "NOTIFY_BACKOFF", "REDIS_TIMEOUT")
+FLOATS += ("DATABASE_CONNECT_TIMEOUT", "REFRESH_SLOT_WAIT")
+LISTS: tuple[str, ...] = ("SECRET_KEY_FALLBACKS", "DYNAMICS_ORGS")
+LISTS += ("ADMIN_USERS", "HELPDESK_USERS", "WEBHOOK_URLS")
+DICTS = ("RESOURCE_URLS", "CONNECTOR_SCOPES")
+STRINGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, str))
+
+
+def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill app.config from defaults, PORTAL_* variables and overrides, then check it."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PORTAL")
+    app.config.update(overrides or {})
+    coerce(app.config)
+    if app.config["PRODUCTION"]:
+        refuse_incomplete(app.config)
+    else:
+        fill_development(app.config, Path(app.instance_path))
+    derive(app.config)
+
+
+def coerce(config: dict[str, Any]) -> None:
+    """Turn environment strings into the types the portal expects."""
+    for key in BOOLS:
+        config[key] = _bool(key, config.get(key))
+    for key in INTS:
+        number = _number(key, config.get(key))
+        if number < 1:  # int() would turn 0.5 into 0: no slots, no retries, no days
+            raise ConfigError(f"PORTAL_{key} must be a whole number of at least 1")
+        config[key] = int(number)
+    for key in FLOATS:
+        config[key] = float(_number(key, config.get(key)))
+    for key in LISTS:
+        config[key] = _list(config.get(key))
+    for key in DICTS:
+        config[key] = _dict(key, config.get(key))
+    for key in STRINGS:
+        value = config.get(key)
+        config[key] = "" if value is None else str(value).strip()
+
+
+def refuse_incomplete(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming every missing or development value (production only)."""
+    problems: list[str] = []
+    for key in ("CLIENT_ID", "AUTHORITY_HOST", "ENCRYPTION_KEYS", "HASH_KEY", "DATABASE_URL"):
+        if not config.get(key):
+            problems.append(f"PORTAL_{key} is not set")
+    if not config.get("CLIENT_SECRET") and not config.get("CLIENT_CERTIFICATE"):
+        problems.append("set PORTAL_CLIENT_SECRET or PORTAL_CLIENT_CERTIFICATE")
+    if config.get("CLIENT_SECRET") == DEV_CLIENT_SECRET:
+        problems.append("PORTAL_CLIENT_SECRET is the development secret")
+    if config.get("CLIENT_CERTIFICATE") and not config.get("CLIENT_CERTIFICATE_KEY"):
+        problems.append("PORTAL_CLIENT_CERTIFICATE_KEY is not set")
+    secret = str(config.get("SECRET_KEY") or "")
+    if secret.lower() in DEV_SECRET_KEYS or len(secret) < 32:
+        problems.append("PORTAL_SECRET_KEY is missing, a development value or under 32 characters")
+    if config.get("AUTHORITY_HOST") and not str(config["AUTHORITY_HOST"]).startswith("https://"):
+        problems.append("PORTAL_AUTHORITY_HOST must be an https URL")
+    if not problems:
+        try:
+            vault.Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
+        except ConfigError as error:
+            problems.append(str(error))
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def fill_development(config: dict[str, Any], instance: Path) -> None:
+    """Fill what is missing for the demo: keys, SQLite, and the emulator as identity provider."""
+    keys = dev_keys(instance)
+    for key in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY"):
+        if not config.get(key):
+            config[key] = keys[key]
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
+    if not config.get("AUTHORITY_HOST"):
+        # The emulator comes as a bundle: its host, its CA and the demo world's registration.
+        config["AUTHORITY_HOST"] = EMULATOR_HOST
+        config["CA_FILE"] = config.get("CA_FILE") or str(instance / "emulator" / "ca.pem")
+        config["CLIENT_ID"] = config.get("CLIENT_ID") or DEV_CLIENT_ID
+        if not config.get("CLIENT_CERTIFICATE"):
+            config["CLIENT_SECRET"] = config.get("CLIENT_SECRET") or DEV_CLIENT_SECRET
+        config["RESOURCE_URLS"] = config.get("RESOURCE_URLS") or emulator_resources(EMULATOR_HOST)
+
+
+def emulator_resources(host: str) -> dict[str, str]:
+    """Return where the emulator serves each resource API."""
+    return {
+        "https://graph.microsoft.com": f"{host}/graph",
+        "https://storage.azure.com": f"{host}/storage",
+        "https://contoso.crm.dynamics.com": f"{host}/dynamics",
+    }
+
+
+def dev_keys(instance: Path) -> dict[str, str]:
+    """Return the development keys, generating them once into the instance folder (0600)."""
+    path = instance / DEV_KEYS_FILE
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fresh = {
+            "SECRET_KEY": vault.generate_key(),
+            "ENCRYPTION_KEYS": f"dev1:{vault.generate_key()}",
+            "HASH_KEY": vault.generate_key(),
+        }
+        try:  # O_EXCL: two processes starting together keep one set of keys
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(fresh, handle)
+            return fresh
+    data = json.loads(path.read_text())
+    if not all(isinstance(data.get(k), str) for k in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY")):
+        raise ConfigError(f"{path} is damaged; delete it to generate new development keys")
+    return {k: data[k] for k in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY")}
+
+
+def derive(config: dict[str, Any]) -> None:
+    """Set the framework settings that follow from the portal's own."""
+    public = config["PUBLIC_URL"].rstrip("/")
+    config["PUBLIC_URL"] = public
+    config["AUTHORITY_HOST"] = config["AUTHORITY_HOST"].rstrip("/")
+    config["REDIRECT_URI"] = config["REDIRECT_URI"] or f"{public}/auth/callback"
+    for key in ("RATELIMIT_TOKEN", "RATELIMIT_IP"):  # a typo fails at start-up, not per request
+        ratelimits.parse(str(config[key]))
+    https = urlsplit(public).scheme == "https"
+    config.update(
+        SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(
+            config["DATABASE_URL"], config["HTTP_TIMEOUT"], config["DATABASE_CONNECT_TIMEOUT"]
+        ),
+        SESSION_COOKIE_NAME=f"__Host-{COOKIE_NAME}" if https else COOKIE_NAME,
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",  # Strict would drop the cookie on Entra's redirect back
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
+        SESSION_TYPE="redis" if config["REDIS_URL"] else "sqlalchemy",
+        SESSION_KEY_PREFIX="ccp:session:",
+        SESSION_PERMANENT=True,
+        SESSION_SQLALCHEMY_TABLE="sessions",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        PREFERRED_URL_SCHEME="https" if https else "http",
+    )
+    if config["PRODUCTION"]:
+        config["DEBUG"] = False
+        if not config["REDIS_URL"]:  # every gunicorn worker would count on its own
+            log.warning("PORTAL_REDIS_URL is not set: rate limits are kept per worker process")
+
+
+def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict[str, Any]:
+    """Return engine options: WAL-friendly SQLite waits, bounded PostgreSQL connects."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": timeout}}
+    if url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,  # a connection broken by a restart is replaced, not used
+            "pool_timeout": timeout,  # waiting for a free pooled connection
+            "connect_args": {
+                # libpq rounds values under 2 up to 2 seconds
+                "connect_timeout": max(2, int(connect_timeout)),
+                # a cut network surfaces as an error instead of a hung worker
+                "tcp_user_timeout": int(timeout * 1000),
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 2,
+            },
+        }
+    return {"pool_pre_ping": True}
+
+
+def _bool(key: str, value: Any) -> bool:
+    """Coerce true/false, 1/0, yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "", "none"):
+        return False
+    raise ConfigError(f"PORTAL_{key} must be true or false, not {value!r}")
+
+
+def _number(key: str, value: Any) -> float:
+    """Coerce an int, float or numeric string."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"PORTAL_{key} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"PORTAL_{key} must be positive")
+    return number
+
+
+def _list(value: Any) -> list[str]:
+    """Coerce a list or a comma-separated string."""
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _dict(key: str, value: Any) -> dict[str, Any]:
+    """Coerce a dict or a JSON object string."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"PORTAL_{key} must be a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"PORTAL_{key} must be a JSON object")
+    return dict(value)

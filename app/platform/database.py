@@ -1,0 +1,71 @@
+"""Schema migrations: upgrade to head, tell whether the database is current, gate start-up."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from flask_migrate import upgrade as migrate_upgrade
+from flask_sqlalchemy import SQLAlchemy
+
+from app.errors import ConfigError
+from app.tokens import keys
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def upgrade(app: Flask) -> None:
+    """Bring the database to the newest migration (one process at a time on this host)."""
+    lock_path = Path(app.instance_path) / "migrate.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock, app.app_context():
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting together must not both migrate
+        try:
+            if not is_current(app):
+                migrate_upgrade(directory=str(MIGRATIONS))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def head() -> str | None:
+    """Return the newest revision in migrations/."""
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def current(app: Flask) -> str | None:
+    """Return the database's revision, or None for an empty database."""
+    db: SQLAlchemy = app.extensions["sqlalchemy"]
+    with app.app_context(), db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def is_current(app: Flask) -> bool:
+    """Tell whether the database is at the newest migration."""
+    return current(app) == head()
+
+
+def prepare(app: Flask) -> None:
+    """Upgrade in development; in production refuse a database that is not at head."""
+    if app.config.get("DATABASE_CHECK") is False:  # `consent-portal db upgrade` itself
+        return
+    if not app.config["PRODUCTION"]:
+        upgrade(app)
+        return
+    if not is_current(app):
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()  # this app will never serve
+        raise ConfigError(
+            "refusing to start: the database is not at the newest migration; "
+            "run `consent-portal db upgrade` first"
+        )
+    if app.config.get("KEY_CHECK") is not False:  # `consent-portal keys` itself skips it
+        with app.app_context():
+            keys.check(app.extensions["sqlalchemy"].engine, app.extensions["portal.vault"])

@@ -1,0 +1,251 @@
+"""Shared services, created unbound and bound in init_app; accessors read them back."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+from typing import cast
+
+import redis
+from flask import Flask
+from flask import Request
+from flask import Response
+from flask import current_app
+from flask import request
+from flask.sessions import SessionInterface
+from flask.sessions import SessionMixin
+from flask_migrate import Migrate
+from flask_session import Session
+from flask_session.base import ServerSideSession
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy import orm
+from sqlalchemy.exc import OperationalError
+
+from app.connectors import Connector
+from app.connectors import catalogue
+from app.errors import ServiceUnavailable
+from app.identity.entra import Identity
+from app.identity.entra import IdentitySettings
+from app.models import Base
+from app.notify.deliveries import Notifier
+from app.notify.deliveries import NotifySettings
+from app.platform import database
+from app.platform import sessions
+from app.platform.ratelimits import RateLimits
+from app.tokens.broker import Broker
+from app.tokens.locks import RefreshLocks
+from app.tokens.store import ConnectionStore
+from app.tokens.vault import Vault
+
+log = logging.getLogger(__name__)
+IDENTITY = "portal.identity"
+VAULT = "portal.vault"
+BROKER = "portal.broker"
+CONNECTION_STORE = "portal.connection_store"
+NOTIFIER = "portal.notifier"
+LOCKS = "portal.locks"
+CONNECTORS = "portal.connectors"
+REDIS = "portal.redis"
+RATE_LIMITS = "portal.rate_limits"
+# Paths that must never read or write the browser session (no cookie, no store access).
+COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
+# Raised by a store that is down: the request gets an empty session and then a 503 (C23).
+STORE_DOWN = (redis.RedisError, OperationalError)
+STORE_DOWN_KEY = "ccp.session_store_down"
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+
+
+class ServerSessions(Session):
+    """Flask-Session, with our own migrated table instead of one created at start-up."""
+
+    def _get_interface(self, app: Flask) -> SessionInterface:
+        """Return Redis sessions when configured, else sessions in the portal's database."""
+        if app.config["SESSION_TYPE"] == "redis":
+            return cast(SessionInterface, super()._get_interface(app))
+        return sessions.DatabaseSessionInterface(app, lambda: session_factory())
+
+
+server_session = ServerSessions()
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database, sessions, CSRF and the portal's own services to this app."""
+    config = app.config
+    redis_client = make_redis(config) if config["REDIS_URL"] else None
+    app.extensions[REDIS] = redis_client
+    if redis_client is not None:
+        config["SESSION_REDIS"] = redis_client
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    migrate.init_app(app, db, directory=str(database.MIGRATIONS))
+    server_session.init_app(app)
+    app.session_interface = CookieFreePaths(app.session_interface, COOKIE_FREE)
+    csrf.init_app(app)
+    app.before_request(_refuse_without_session_store)
+    _services(app, redis_client)
+    database.prepare(app)
+
+
+def _services(app: Flask, redis_client: redis.Redis | None) -> None:
+    """Build the portal's own services from this app's settings."""
+    config = app.config
+    vault_ = Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
+    connectors = catalogue(config["CONNECTOR_SCOPES"], config["DYNAMICS_ORGS"])
+    identity_ = Identity(IdentitySettings.from_config(config))
+    with app.app_context():  # lease renewal and the notifier run in threads without a context
+        engine = db.engine
+    # A holder renews its lease, so the TTL only bounds how long a crashed holder blocks others.
+    locks_ = RefreshLocks(
+        engine=lambda: engine,
+        redis_client=redis_client,
+        wait=max(5.0, 2 * config["HTTP_TIMEOUT"] + 2),
+    )
+    app.extensions[VAULT] = vault_
+    app.extensions[CONNECTORS] = connectors
+    app.extensions[IDENTITY] = identity_
+    app.extensions[LOCKS] = locks_
+    app.extensions[RATE_LIMITS] = RateLimits(redis_client)
+    notifier_ = Notifier(
+        lambda: orm.Session(engine, expire_on_commit=False),
+        NotifySettings.from_config(config),
+        sealer=vault_,  # mail bodies (with working links) are sealed at rest
+    )
+    app.extensions[NOTIFIER] = notifier_
+    app.extensions[CONNECTION_STORE] = ConnectionStore(
+        sessions=session_factory, vault=vault_, events=notifier_.publish
+    )
+    app.extensions[BROKER] = Broker(
+        events=notifier_.publish,
+        sessions=session_factory,
+        engine=lambda: engine,
+        vault=vault_,
+        identity=identity_,
+        locks=locks_,
+        public_url=config["PUBLIC_URL"],
+        lock_ttl=config["REFRESH_LOCK_TTL"],
+        last_used_resolution=config["LAST_USED_RESOLUTION"],
+        refresh_slots=config["REFRESH_CONCURRENCY"],
+        refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
+    )
+
+
+def make_redis(config: Any) -> redis.Redis:
+    """Return a Redis client with short connect and read timeouts (Redis answers in < 1 ms)."""
+    timeout = float(config["REDIS_TIMEOUT"])
+    return redis.Redis.from_url(
+        config["REDIS_URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def _refuse_without_session_store() -> None:
+    """Answer 503 when the session store could not be read for this request (C23)."""
+    if request.environ.get(STORE_DOWN_KEY):
+        raise ServiceUnavailable()
+
+
+def session_factory() -> orm.Session:
+    """Return a short-lived ORM session on this app's engine, apart from the request's."""
+    return orm.Session(db.engine, expire_on_commit=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Use WAL and wait for locks instead of failing with "database is locked" (C35)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+class CookieFreePaths(SessionInterface):
+    """Delegate to the real session store, except for machine paths, which get no session."""
+
+    def __init__(self, inner: SessionInterface, prefixes: tuple[str, ...]) -> None:
+        self.inner = inner
+        self.prefixes = prefixes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _machine(self, req: Request) -> bool:
+        """Tell whether this request is for the API or health checks."""
+        return req.path.startswith(self.prefixes)
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        """Open the stored session, or an empty unsaved one for machine paths."""
+        if self._machine(request):
+            return ServerSideSession(sid="", permanent=False)
+        try:
+            return self.inner.open_session(app, request)
+        except STORE_DOWN as error:  # never fall back to another store: 503 follows
+            log.warning("session store unavailable: %s", type(error).__name__)
+            request.environ[STORE_DOWN_KEY] = True
+            return ServerSideSession(sid="", permanent=False)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Save the session, except on machine paths (they never set a cookie)."""
+        if self._machine(request) or request.environ.get(STORE_DOWN_KEY):
+            return
+        self.inner.save_session(app, session, response)
+
+    def regenerate(self, session: SessionMixin) -> None:
+        """Give the session a new id and delete the old one (flask-session's regenerate)."""
+        self.inner.regenerate(session)  # type: ignore[attr-defined]
+
+
+def identity() -> Identity:
+    """Return this app's MSAL wrapper."""
+    return cast(Identity, current_app.extensions[IDENTITY])
+
+
+def vault() -> Vault:
+    """Return this app's vault (encryption keys and code hashing)."""
+    return cast(Vault, current_app.extensions[VAULT])
+
+
+def notifier() -> Notifier:
+    """Return this app's notifier (webhooks and e-mail)."""
+    return cast(Notifier, current_app.extensions[NOTIFIER])
+
+
+def broker() -> Broker:
+    """Return this app's token broker."""
+    return cast(Broker, current_app.extensions[BROKER])
+
+
+def connection_store() -> ConnectionStore:
+    """Return this app's connection store (create, reconnect, new code, revoke)."""
+    return cast(ConnectionStore, current_app.extensions[CONNECTION_STORE])
+
+
+def rate_limits() -> RateLimits:
+    """Return this app's rate-limit counters (in Redis when configured)."""
+    return cast(RateLimits, current_app.extensions[RATE_LIMITS])
+
+
+def locks() -> RefreshLocks:
+    """Return this app's refresh locks."""
+    return cast(RefreshLocks, current_app.extensions[LOCKS])
+
+
+def connectors() -> dict[str, Connector]:
+    """Return this deployment's connectors by id."""
+    return cast(dict[str, Connector], current_app.extensions[CONNECTORS])
+
+
+def redis_client() -> redis.Redis | None:
+    """Return the shared Redis client, or None without PORTAL_REDIS_URL."""
+    return cast("redis.Redis | None", current_app.extensions.get(REDIS))

@@ -1,0 +1,1 @@
+"""The token broker: connection rows, sealed caches, keys, refresh locks and slots (no Flask)."""

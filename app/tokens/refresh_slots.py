@@ -1,0 +1,41 @@
+"""How many upstream refreshes one process runs at once, and the short line that waits for one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from app.errors import TemporarilyUnavailable
+from app.platform import metrics
+
+
+class RefreshSlots:
+    """At most `count` refreshes at once and as many callers waiting; everyone else 503."""
+
+    # Refresh traffic then holds at most 2 x count threads, never those that probes and cached
+    # tokens need.
+
+    def __init__(self, count: int, wait: float = 1.0) -> None:
+        self._slots = threading.BoundedSemaphore(count)  # configuration refuses count < 1
+        self._line = threading.BoundedSemaphore(count)
+        self._wait = wait
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once."""
+        if not self._slots.acquire(blocking=False):
+            if not self._line.acquire(blocking=False):  # the line is full too
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
+            try:
+                free = self._slots.acquire(timeout=self._wait)
+            finally:
+                self._line.release()
+            if not free:
+                metrics.refresh("busy")
+                raise TemporarilyUnavailable(retry_after=1)
+        try:
+            yield
+        finally:
+            self._slots.release()

@@ -1,0 +1,1 @@
+"""The admin area: the console, Approve and Grant for organization, tenant readiness."""

@@ -1,0 +1,163 @@
+"""Approve and Grant for organization: admin consent at Entra, verified, then confirmed.
+
+The way back from /adminconsent carries no code and `admin_consent=True` even on errors, and
+its `tenant` can be forged (entra-protocol §2.5, pitfall 14). So the return is trusted only
+with a state this admin's session stored, it is read error-first, its tenant must be the
+admin's own, and the consent is recorded only after a token request proves it: a prompt=none
+sign-in of the same admin, in that tenant, for exactly the connector's scopes. Entra issues that
+code only when no consent is missing; its ID token (signature, issuer, tid, oid checked) says
+it is the same admin in the same tenant. The tokens of that check are thrown away.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app.connectors import Connector
+from app.consent import records
+from app.diagnosis import explain
+from app.errors import PortalError
+from app.errors import SignInRejected
+from app.identity import flows
+from app.identity.entra import CREATED_KEY
+from app.identity.entra import SignIn
+from app.platform import extensions
+from app.platform.extensions import db
+from app.web import accounts
+from app.web.admin.console import admin_required
+from app.web.admin.console import admin_user
+from app.web.admin.console import own_pending
+from app.web.admin.console import tell_requesters
+from app.web.connectors import find
+from app.web.consent import notifier
+
+bp = Blueprint("grant", __name__, url_prefix="/admin")
+
+
+@bp.post("/requests/<request_id>/approve")
+@admin_required
+def approve(request_id: str) -> ResponseReturnValue:
+    """Send the admin to Entra's admin consent for exactly this request's connector."""
+    found = own_pending(request_id, admin_user())
+    return _start(find(found.connector), found.id)
+
+
+@bp.post("/connectors/<connector_id>/grant")
+@admin_required
+def grant(connector_id: str) -> ResponseReturnValue:
+    """Grant one connector for the whole organisation, without a request."""
+    return _start(find(connector_id), None)
+
+
+def _start(connector: Connector, request_id: str | None) -> ResponseReturnValue:
+    """Store a state bound to this admin's session and redirect to /{tenant}/v2.0/adminconsent."""
+    user = admin_user()
+    state = secrets.token_urlsafe(32)
+    purpose = {
+        "purpose": "admin_consent",
+        "connector": connector.id,
+        "tenant": user["tenant_id"],
+        "admin_oid": user["oid"],
+        "request_id": request_id,
+    }
+    flows.remember(session, {"state": state, CREATED_KEY: time.time()}, purpose)
+    url = extensions.identity().admin_consent_url(user["tenant_id"], connector.scopes, state)
+    return redirect(url, code=303)
+
+
+def returned(query: Mapping[str, str], purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Check an admin-consent return error-first, then confirm it with a token request."""
+    user = _same_admin(purpose)
+    connector = find(str(purpose["connector"]))
+    if query.get("error"):  # admin_consent=True comes back on errors too: it proves nothing
+        return _not_granted(connector, query)
+    if query.get("tenant", "").lower() != str(purpose["tenant"]).lower():
+        return _wrong_tenant(connector)
+    if not set(connector.scopes) <= set(query.get("scope", "").split()):
+        return _not_granted(connector, {"error": "consent_required"})
+    flow = extensions.identity().start_flow(
+        connector,
+        account_type="work",
+        login_hint=user["username"],
+        prompt="none",  # no page: Entra answers with a code only if the consent now exists
+        tenant=str(purpose["tenant"]),
+    )
+    flows.remember(session, flow, dict(purpose) | {"purpose": "admin_consent_confirm"})
+    return redirect(flow["auth_uri"], code=303)
+
+
+def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Record the consent proven by the confirming sign-in, approve and tell everyone."""
+    user = _same_admin(purpose)
+    if (result.tenant_id, result.oid) != (purpose["tenant"], user["oid"]):
+        raise SignInRejected()  # another account answered the confirmation: record nothing
+    connector = find(str(purpose["connector"]))
+    tenant, admin = str(purpose["tenant"]), str(user["username"])
+    done = records.record_tenant_consent(db.session, tenant, connector.id, connector.scopes, admin)
+    data = {"tenant_id": tenant, "connector": connector.id, "scopes": list(connector.scopes)}
+    notifier().queue(db.session, "tenant_consent.granted", data | {"granted_by": admin})
+    found = records.pending_for(db.session, tenant, connector.id)
+    # The consent is real at Entra whatever happened meanwhile; a request still pending (the one
+    # approved, or one a proactive grant also settles) is approved once, by whoever is first.
+    if found is not None and records.approve(db.session, found, admin):
+        tell_requesters(found, "consent_request.approved")
+    db.session.commit()
+    notifier().kick()
+    flash(f"{connector.name} is granted for your organisation ({done.scopes}).")
+    if found is not None:
+        return redirect(url_for("consent.show", request_id=found.id), code=303)
+    return redirect(url_for("admin.index"), code=303)
+
+
+def _same_admin(purpose: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the signed-in admin who started this consent, or reject the return."""
+    user = accounts.current_user()
+    if user is None or user["oid"] != purpose.get("admin_oid"):
+        raise SignInRejected()
+    if user["tenant_id"] != purpose.get("tenant"):
+        raise SignInRejected()
+    return user
+
+
+def _not_granted(connector: Connector, query: Mapping[str, str]) -> ResponseReturnValue:
+    """Show that nothing was granted (declined, cancelled or not permitted); record nothing."""
+    found = explain.diagnose(
+        query.get("error"),
+        query.get("error_description"),
+        admin_consent=True,
+        connector=connector.name,
+    )
+    page = render_template(
+        "outcomes/diagnosis.html", diagnosis=found, connector=connector, details=None, user=None
+    )
+    return page, 400
+
+
+def _wrong_tenant(connector: Connector) -> ResponseReturnValue:
+    """Refuse a consent that came back for another tenant than the admin's."""
+    page = render_template("admin/wrong_tenant.html", connector=connector)
+    return page, 400
+
+
+class ConsentNotVerified(PortalError):
+    """An admin-consent answer without a state this session stored: nothing is recorded (C13)."""
+
+    status = 400
+    code = "admin_consent_not_verified"
+    title = "This consent answer could not be verified"
+    message = (
+        "The answer from Microsoft's admin consent page does not belong to a Grant for "
+        "organization or Approve started in this browser, so nothing was recorded. Start again "
+        "from the admin console."
+    )

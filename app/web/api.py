@@ -1,0 +1,269 @@
+"""The token API for data tools: JSON only, Bearer codes only, no cookies, no CSRF."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import TooManyRequests
+
+from app.errors import CodeNotInHeader
+from app.errors import InvalidToken
+from app.errors import PortalError
+from app.platform import extensions
+from app.platform.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # machines authenticate with a Bearer code, never with a cookie
+CODE_FIELDS = ("code", "connection_code", "access_token", "token")
+
+
+def limited(view: Callable[[], ResponseReturnValue]) -> Callable[[], ResponseReturnValue]:
+    """Count the call per client address and per code before the view runs; 429 when over."""
+
+    @functools.wraps(view)
+    def counted() -> ResponseReturnValue:
+        config = current_app.config
+        # A plain digest is enough for bucketing; the vault's HMAC stays the lookup key.
+        header = request.headers.get("Authorization", "")[:512].encode("utf-8", "replace")
+        code_key = "code:" + hashlib.sha256(header).hexdigest()[:32]
+        # remote_addr: ProxyFix has already applied the one trusted hop.
+        address_key = "ip:" + (request.remote_addr or "unknown")
+        wait = extensions.rate_limits().hit(
+            [(address_key, config["RATELIMIT_IP"]), (code_key, config["RATELIMIT_TOKEN"])]
+        )
+        if wait is not None:
+            raise TooManyRequests(retry_after=wait)
+        return view()
+
+    return counted
+
+
+@bp.post("/token")
+@limited
+def token() -> ResponseReturnValue:
+    """Trade a connection code for a current access token."""
+    code = bearer_code()
+    scopes = requested_scopes()
+    return extensions.broker().access_token(code, scopes)
+
+
+@bp.get("/connection")
+@limited
+def connection() -> ResponseReturnValue:
+    """Describe the connection a code belongs to."""
+    return extensions.broker().connection_info(bearer_code())
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    """Describe this API in OpenAPI 3.1."""
+    return OPENAPI | {"servers": [{"url": current_app.config["PUBLIC_URL"] + "/api/v1"}]}
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Keep token answers out of every cache (RFC 6749 section 5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.errorhandler(TooManyRequests)
+def too_many(error: TooManyRequests) -> ResponseReturnValue:
+    """Answer a breached rate limit in JSON with Retry-After."""
+    retry_after = error.retry_after if isinstance(error.retry_after, int) else 60
+    body = {"error": "too_many_requests", "error_description": "Too many requests; slow down."}
+    return body, 429, {"Retry-After": str(retry_after)}
+
+
+@bp.errorhandler(PortalError)
+def render_error(error: PortalError) -> ResponseReturnValue:
+    """Answer every expected failure in the RFC 6750 style, with its headers."""
+    return error.api_body(), error.status, error.http_headers()
+
+
+def bearer_code() -> str:
+    """Return the code from the Authorization header; refuse it anywhere else (C25)."""
+    if any(name in request.args for name in CODE_FIELDS) or _code_in_body():
+        raise CodeNotInHeader()  # not looked up and not logged
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise InvalidToken()
+    return value.strip()
+
+
+def _code_in_body() -> bool:
+    """Tell whether a form or JSON body carries something named like a code."""
+    if request.form and any(name in request.form for name in CODE_FIELDS):
+        return True
+    body = request.get_json(silent=True) if request.is_json else None
+    return isinstance(body, dict) and any(name in body for name in CODE_FIELDS)
+
+
+def requested_scopes() -> list[str] | None:
+    """Return the optional narrower scopes asked for in the body ("scope", space-separated)."""
+    raw: Any = None
+    if request.is_json:
+        body = request.get_json(silent=True)
+        raw = body.get("scope") if isinstance(body, dict) else None
+    elif request.form:
+        raw = request.form.get("scope")
+    if raw is None:
+        return None
+    return [s for s in str(raw).split() if s][:32] or None
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": [
+                "invalid_token", "invalid_request", "insufficient_scope",
+                "reauthentication_required", "temporarily_unavailable", "too_many_requests",
+                "connection_damaged", "unknown_key", "server_error",
+            ],
+        },
+        "error_description": {"type": "string"},
+        "reauthenticate_url": {"type": "string", "format": "uri"},
+    },
+}  # fmt: skip
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return an OpenAPI response object for an error."""
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
+CHALLENGE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}}
+ACCOUNT = {
+    "type": "object",
+    "properties": {"username": {"type": "string"}, "tenant_id": {"type": "string"}},
+}
+CONNECTION_ACCOUNT = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string"},
+        "tenant_id": {"type": "string"},
+        "account_type": {"type": "string", "enum": ["work", "personal"]},
+    },
+}
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Connector Consent Portal token API",
+        "version": "1.0.0",
+        "description": (
+            "Trade a connection code for a current access token for the connector's resource. "
+            "Send the code only in the Authorization header: `Authorization: Bearer ccp_...`."
+        ),
+    },
+    "components": {
+        "securitySchemes": {
+            "connectionCode": {"type": "http", "scheme": "bearer", "bearerFormat": "ccp_<43>"}
+        },
+        "schemas": {
+            "Error": ERROR_SCHEMA,
+            "Token": {
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_at", "scope", "connector"],
+                "properties": {
+                    "access_token": {"type": "string"},
+                    "token_type": {"type": "string", "const": "Bearer"},
+                    "expires_at": {"type": "integer", "description": "Unix time, seconds"},
+                    "scope": {"type": "string"},
+                    "connector": {"type": "string"},
+                    "account": ACCOUNT,
+                },
+            },
+            "Connection": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "connector": {"type": "string"},
+                    "status": {
+                        "type": "string",
+                        "enum": ["active", "reauthentication_required"],
+                    },
+                    "scopes": {"type": "array", "items": {"type": "string"}},
+                    "account": CONNECTION_ACCOUNT,
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_refresh_at": {"type": ["string", "null"], "format": "date-time"},
+                    "reauthenticate_url": {"type": "string", "format": "uri"},
+                },
+            },
+        },
+    },
+    "security": [{"connectionCode": []}],
+    "paths": {
+        "/token": {
+            "post": {
+                "summary": "Get a current access token",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "scope": {
+                                        "type": "string",
+                                        "description": "optional subset of the connection's scopes",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "a current access token",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Token"}}
+                        },
+                    },
+                    "400": _error("the code was sent outside the Authorization header"),
+                    "401": _error("unknown, malformed or revoked code", CHALLENGE),
+                    "403": _error("a scope beyond the connection's consent"),
+                    "409": _error("the owner must reconnect (see reauthenticate_url)"),
+                    "429": _error("too many requests", RETRY_AFTER),
+                    "503": _error("Entra or a store is unavailable; retry later", RETRY_AFTER),
+                },
+            }
+        },
+        "/connection": {
+            "get": {
+                "summary": "Describe the connection a code belongs to",
+                "responses": {
+                    "200": {
+                        "description": "the connection's metadata",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Connection"}
+                            }
+                        },
+                    },
+                    "401": _error("unknown, malformed or revoked code", CHALLENGE),
+                    "429": _error("too many requests", RETRY_AFTER),
+                },
+            }
+        },
+    },
+}

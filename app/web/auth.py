@@ -1,0 +1,100 @@
+"""Sign in, the one callback that finishes every flow, and sign out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app.connectors import SIGN_IN
+from app.errors import EntraError
+from app.errors import SignInExpired
+from app.identity import flows
+from app.identity.entra import SignIn
+from app.platform import extensions
+from app.platform import metrics
+from app.web import accounts
+from app.web import connections
+from app.web import consent
+from app.web import outcomes
+from app.web.admin import grant
+from app.web.admin import readiness
+from app.web.urls import local_path
+
+bp = Blueprint("auth", __name__)
+# What finishes a successful flow, by the purpose stored with it (connect is the default).
+FINISHERS: dict[str, Callable[[SignIn, Mapping[str, Any]], ResponseReturnValue]] = {
+    "consent_request": consent.finish_sign_in,
+    "admin_consent_confirm": grant.confirmed,
+    "readiness": readiness.finish,
+}
+
+
+@bp.get("/sign-in")
+def sign_in() -> ResponseReturnValue:
+    """Show the Sign in page."""
+    next_path = local_path(request.args.get("next"), url_for("connectors.index"))
+    return render_template("auth/sign_in.html", next_path=next_path)
+
+
+@bp.post("/sign-in")
+def start_sign_in() -> ResponseReturnValue:
+    """Send the person to Entra to sign in to the portal."""
+    next_path = local_path(request.form.get("next"), url_for("connectors.index"))
+    flow = extensions.identity().start_flow(
+        SIGN_IN, account_type=None, login_hint=accounts.login_hint(request.form)
+    )
+    flows.remember(session, flow, {"purpose": "sign_in", "next": next_path})
+    return redirect(flow["auth_uri"], code=303)
+
+
+@bp.get("/auth/callback")
+def callback() -> ResponseReturnValue:
+    """Finish whatever flow this state belongs to; the stored flow is single-use."""
+    query = flows.checked_query(request.args)
+    flow, purpose = flows.take(session, query.get("state"), current_app.config["FLOW_TTL"])
+    if flow is None:
+        if "admin_consent" in query or "tenant" in query:  # a forged or stale consent (C13)
+            raise grant.ConsentNotVerified()
+        raise SignInExpired()
+    if purpose.get("purpose") == "admin_consent":  # /adminconsent answers without a code
+        return grant.returned(query, purpose)
+    try:
+        result = extensions.identity().finish_flow(flow, query)
+    except EntraError as error:  # Entra said no: turn it into the next step for someone
+        metrics.flow_finished(error.aadsts)
+        return outcomes.failed(error, purpose)
+    metrics.flow_finished()
+    if purpose.get("purpose") == "sign_in":
+        accounts.sign_in_as(result)
+        return redirect(local_path(purpose.get("next"), url_for("connectors.index")), code=303)
+    finisher = FINISHERS.get(str(purpose.get("purpose")))
+    if finisher is not None:
+        return finisher(result, purpose)
+    return connections.finish_connect(result, purpose)
+
+
+@bp.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    """Destroy the server-side session, then end the Entra session too."""
+    session.clear()
+    accounts.renew_session_id()  # the old id is deleted from the store, not just emptied (C18)
+    # The return address is registered at Entra and built from configuration, never from Host.
+    back = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.signed_out")
+    target = extensions.identity().logout_url(back)
+    return redirect(target or url_for("auth.signed_out"), code=303)
+
+
+@bp.get("/signed-out")
+def signed_out() -> ResponseReturnValue:
+    """Confirm that the portal and Microsoft sessions have ended."""
+    return render_template("auth/signed_out.html")

@@ -1,0 +1,175 @@
+"""A person's connections: the code shown once, Reconnect, Regenerate code and Revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app.connectors import Connector
+from app.errors import AccountTypeNotSupported
+from app.helpdesk import links
+from app.identity import flows
+from app.identity.entra import SignIn
+from app.models import Connection
+from app.platform import extensions
+from app.platform.extensions import db
+from app.web import accounts
+from app.web import held
+from app.web import inventory
+from app.web.connectors import all_connectors
+from app.web.connectors import find
+
+bp = Blueprint("connections", __name__, url_prefix="/connections")
+
+
+@bp.get("")
+@accounts.login_required
+def index() -> ResponseReturnValue:
+    """List the signed-in account's connections."""
+    user = accounts.current_user()
+    assert user is not None
+    mine = inventory.connections_of(user)
+    return render_template("connections/index.html", connections=mine, connectors=_names())
+
+
+@bp.get("/<connection_id>/code")
+@accounts.login_required
+def code(connection_id: str) -> ResponseReturnValue:
+    """Show a new connection code once; a reload shows it no more."""
+    connection = _mine(connection_id)
+    shown = held.reveal(session, connection.id)
+    if shown is None:
+        flash("A connection code is shown only once. Use Regenerate code for a new one.")
+        return redirect(url_for("connections.index"), code=303)
+    connector = find(connection.connector)
+    return render_template(
+        "connections/code.html", connection=connection, connector=connector, code=shown
+    )
+
+
+@bp.post("/<connection_id>/regenerate")
+@accounts.login_required
+def regenerate(connection_id: str) -> ResponseReturnValue:
+    """Replace the connection code; the old one stops working at once."""
+    connection = _mine(connection_id)
+    new_code = extensions.connection_store().regenerate_code(connection.id)
+    held.keep_for_reveal(session, connection.id, new_code)
+    return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+@bp.post("/<connection_id>/revoke")
+@accounts.login_required
+def revoke(connection_id: str) -> ResponseReturnValue:
+    """Revoke the connection: its code stops working and its tokens are erased."""
+    connection = _mine(connection_id)
+    extensions.connection_store().revoke(connection.id)
+    flash(f"The {find(connection.connector).name} connection was revoked.")
+    return redirect(url_for("connections.index"), code=303)
+
+
+@bp.get("/<connection_id>/reconnect")
+def reconnect_page(connection_id: str) -> ResponseReturnValue:
+    """Explain why a connection needs to be reconnected, with the Reconnect button."""
+    connection = _existing(connection_id)
+    return render_template(
+        "connections/reconnect.html",
+        connection=connection,
+        connector=find(connection.connector),
+        owner=_viewer_owns(connection),
+    )
+
+
+@bp.post("/<connection_id>/reconnect")
+def reconnect(connection_id: str) -> ResponseReturnValue:
+    """Sign in again as the connection's account; its code keeps working."""
+    connection = _existing(connection_id)
+    connector = find(connection.connector)
+    # The link travels through data tools: only its signed-in owner gets the username as a hint.
+    hint = connection.username if _viewer_owns(connection) else None
+    flow = extensions.identity().start_flow(
+        connector, account_type=connection.account_type, login_hint=hint
+    )
+    purpose = {
+        "purpose": "connect",
+        "connector": connector.id,
+        "account_type": connection.account_type,
+        "connection_id": connection.id,
+    }
+    flows.remember(session, flow, purpose)
+    return redirect(flow["auth_uri"], code=303)
+
+
+def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Store the new tokens, sign the person in and show the code (or confirm a switch)."""
+    connector = find(purpose["connector"])
+    if result.account_type not in connector.account_types:
+        raise AccountTypeNotSupported(connector.name)
+    expected = db.session.get(Connection, purpose.get("connection_id") or "")
+    if expected is not None and not _same_account(expected, result):
+        held.hold_sign_in(session, result, purpose)  # sealed: tokens never sit in the clear
+        return render_template(
+            "connections/other_account.html", expected=expected, result=result, connector=connector
+        )
+    return links.completed(purpose, _store(result, connector))  # a helpdesk link's flow is done
+
+
+@bp.post("/use-other-account")
+def use_other_account() -> ResponseReturnValue:
+    """Keep the account the person actually signed in with, as its own connection."""
+    choice = held.take_sign_in(session)
+    if choice is None:
+        flash("That choice expired. Start again from the connector's page.")
+        return redirect(url_for("connectors.index"), code=303)
+    result, purpose = choice
+    return _store(result, find(purpose["connector"]))
+
+
+def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
+    """Create or refresh the connection, sign the person in and show a new code once."""
+    connection, new_code = extensions.connection_store().create_or_update(result, connector)
+    accounts.sign_in_as(result)
+    if new_code is None:
+        flash(f"{connector.name} is reconnected. Your connection code keeps working.")
+        return redirect(url_for("connections.index"), code=303)
+    held.keep_for_reveal(session, connection.id, new_code)
+    return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+def _viewer_owns(connection: Connection) -> bool:
+    """Tell whether the signed-in account is the connection's."""
+    return inventory.owned(accounts.current_user(), connection.id) is not None
+
+
+def _same_account(connection: Connection, result: SignIn) -> bool:
+    """Tell whether a sign-in is the account a connection belongs to."""
+    return (connection.oid, connection.tenant_id) == (result.oid, result.tenant_id)
+
+
+def _mine(connection_id: str) -> Connection:
+    """Return the signed-in account's connection or answer 404."""
+    connection = inventory.owned(accounts.current_user(), connection_id)
+    if connection is None:
+        abort(404)
+    return connection
+
+
+def _existing(connection_id: str) -> Connection:
+    """Return a connection that can be reconnected, or answer 404."""
+    connection = db.session.get(Connection, connection_id) if len(connection_id) <= 64 else None
+    if connection is None or connection.status == "revoked":
+        abort(404)
+    return connection
+
+
+def _names() -> dict[str, str]:
+    """Return connector names by id, for the list."""
+    return {key: connector.name for key, connector in all_connectors().items()}

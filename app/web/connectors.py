@@ -1,0 +1,110 @@
+"""The connector list and each connector's Authenticate page."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import abort
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask.typing import ResponseReturnValue
+
+from app.connectors import Connector
+from app.errors import AccountTypeNotSupported
+from app.identity import flows
+from app.platform import extensions
+from app.web import accounts
+from app.web import inventory
+
+bp = Blueprint("connectors", __name__)
+ACCOUNT_TYPES = {"work": "Work or school account", "personal": "Personal Microsoft account"}
+
+
+def all_connectors() -> dict[str, Connector]:
+    """Return this deployment's connectors, by id."""
+    return dict(extensions.connectors())
+
+
+def find(connector_id: str) -> Connector:
+    """Return the connector with this id or answer 404."""
+    connector = all_connectors().get(connector_id)
+    if connector is None:
+        abort(404)
+    return connector
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """List the connectors."""
+    return render_template("connectors/index.html", connectors=all_connectors().values())
+
+
+@bp.get("/connectors/<connector_id>")
+def show(connector_id: str) -> ResponseReturnValue:
+    """Show the Authenticate page, with the Check access results when asked."""
+    connector = find(connector_id)
+    user = accounts.current_user()
+    check = access_check(connector) if request.args.get("check") else None
+    return render_template(
+        "connectors/show.html",
+        connector=connector,
+        user=user,
+        check=check,
+        account_types=ACCOUNT_TYPES,
+        personal_blocked=bool(
+            user
+            and user["account_type"] == "personal"
+            and "personal" not in connector.account_types
+        ),
+    )
+
+
+@bp.post("/connectors/<connector_id>/authenticate")
+def authenticate(connector_id: str) -> ResponseReturnValue:
+    """Start the sign-in and consent flow for this connector at Entra."""
+    connector = find(connector_id)
+    account_type = chosen_account_type(connector, request.form.get("account_type"))
+    flow = extensions.identity().start_flow(
+        connector,
+        account_type=account_type,
+        login_hint=accounts.login_hint(request.form),
+        domain_hint=request.form.get("domain_hint") or None,
+    )
+    purpose = {"purpose": "connect", "connector": connector.id, "account_type": account_type}
+    flows.remember(session, flow, purpose)
+    return redirect(flow["auth_uri"], code=303)
+
+
+def chosen_account_type(connector: Connector, chosen: str | None) -> str | None:
+    """Return the account type to sign in with, explaining unsupported choices."""
+    user = accounts.current_user()
+    if chosen not in ACCOUNT_TYPES:
+        chosen = None
+    if chosen is None and user and user["account_type"] == "personal":
+        chosen = "personal"  # a personal account is signed in: it is the one they will use
+    if chosen and chosen not in connector.account_types:
+        raise AccountTypeNotSupported(connector.name)
+    if chosen is None and connector.account_types == {"work"}:
+        return "work"
+    return chosen
+
+
+def access_check(connector: Connector) -> dict[str, object]:
+    """Return what the portal knows about whether this person can authenticate."""
+    user = accounts.current_user()
+    return {
+        "idp_ok": extensions.identity().check(),
+        "account_types": [
+            label for key, label in ACCOUNT_TYPES.items() if key in connector.account_types
+        ],
+        "personal_blocked": bool(
+            user
+            and user["account_type"] == "personal"
+            and "personal" not in connector.account_types
+        ),
+        "user": user,
+        "existing": inventory.active_for(user, connector.id) if user else None,
+        "tenant_consent": inventory.tenant_consent(user, connector.id) if user else None,
+        "pending_request": inventory.pending_request(user, connector.id) if user else None,
+    }

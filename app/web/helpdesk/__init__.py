@@ -1,0 +1,1 @@
+"""The helpdesk area: sharing links and the user lookup."""

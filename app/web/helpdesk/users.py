@@ -1,0 +1,219 @@
+"""Helpdesk user lookup: a person's connections and their health, Test connection, reconnect."""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import TypeVar
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Select
+from sqlalchemy import func
+from sqlalchemy import select
+
+from app.diagnosis import explain
+from app.errors import PortalError
+from app.errors import ReauthenticationRequired
+from app.helpdesk import keepalive
+from app.helpdesk import links
+from app.helpdesk import probes
+from app.identity import roles
+from app.models import AuditEvent
+from app.models import Connection
+from app.models import ConsentRequest
+from app.models import ConsentRequester
+from app.platform import extensions
+from app.platform.extensions import csrf
+from app.platform.extensions import db
+from app.web.helpdesk.links import guard
+from app.web.helpdesk.links import reveal
+from app.web.helpdesk.links import scope
+from app.web.helpdesk.links import staff
+from app.web.helpdesk.links import staff_tenant
+
+bp = Blueprint("helpdesk_users", __name__, url_prefix="/helpdesk")
+csrf.exempt(bp)  # guard() checks the role first, then the CSRF token
+bp.before_request(guard)
+STATUS_LABELS = {
+    "active": "Active",
+    "reauthentication_required": "Reauthentication required",
+    "revoked": "Revoked",
+}
+MAX_QUERY = 254
+T = TypeVar("T")
+
+
+@bp.get("/users")
+def lookup() -> ResponseReturnValue:
+    """Find a person by username or e-mail and show everything the helpdesk needs."""
+    query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
+    tenants = scope()
+    people = _people(query, tenants) if query else []
+    if query:
+        links.audit(staff(), "helpdesk.lookup", query, found=str(len(people)))
+        db.session.commit()
+    return render_template(
+        "helpdesk/users.html",
+        query=query,
+        people=[_person(username, tenants) for username in people],
+        status_labels=STATUS_LABELS,
+        connectors=extensions.connectors(),
+        limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
+    )
+
+
+@bp.post("/connections/<connection_id>/test")
+def test_connection(connection_id: str) -> ResponseReturnValue:
+    """Get a fresh token for the connection and call the connector's API with it."""
+    connection = _connection(connection_id)
+    connector = extensions.connectors().get(connection.connector)
+    if connector is None:
+        abort(404)
+    calls: list[probes.Call] = []
+    problem = None
+    try:
+        token = extensions.broker().connection_token(connection.id)
+    except ReauthenticationRequired:
+        problem = "Microsoft refused to refresh this connection: it needs to be reconnected."
+    except PortalError as error:
+        problem = error.message
+    else:
+        calls = probes.run(
+            connector,
+            token.access_token,
+            connection.username,
+            scopes=connection.scope_list,
+            resource_urls=current_app.config["RESOURCE_URLS"],
+            http=extensions.identity().http,
+            timeout=float(current_app.config["HTTP_TIMEOUT"]),
+        )
+    outcome = "ok" if calls and all(c.ok for c in calls) else "failed"
+    links.audit(staff(), "helpdesk.test_connection", connection.id, outcome=outcome)
+    db.session.commit()
+    db.session.refresh(connection)
+    return render_template(
+        "helpdesk/test.html",
+        connection=connection,
+        connector=connector,
+        calls=calls,
+        problem=problem,
+        planned=bool(probes.plan(connector, current_app.config["RESOURCE_URLS"])),
+        status_labels=STATUS_LABELS,
+    )
+
+
+@bp.post("/connections/<connection_id>/reconnect-link")
+def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
+    """Create a reconnect link for the connection and e-mail it to its owner if SMTP is set."""
+    connection = _connection(connection_id)
+    try:
+        made = links.create(
+            kind=links.RECONNECT,
+            created_by=staff(),
+            tenant_id=staff_tenant(),
+            scope=scope(),
+            connection_id=connection.id,
+        )
+    except links.LinkRefused as refused:
+        flash(f"The link was not created: {refused}")
+        return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
+    if keepalive.send_reconnect_mail(connection, made.url):
+        flash(f"A reconnect link was e-mailed to {connection.username}.")
+    else:
+        flash("E-mail is not configured: copy the link below and send it to the person.")
+    return reveal(made)
+
+
+def _people(query: str, tenants: frozenset[str] | None) -> list[str]:
+    """Return the usernames in scope matching a query: the exact account, else its prefix."""
+    name = func.lower(Connection.username)
+    usernames = _in_scope(select(Connection.username), tenants)
+    found = list(db.session.scalars(usernames.where(name == query).distinct()))
+    if not found:
+        pattern = query.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
+        prefix = usernames.where(name.like(pattern, escape="\\")).distinct()
+        found = list(db.session.scalars(prefix.limit(10)))
+    return sorted(set(found))
+
+
+def _person(username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
+    """Return one person's connections, consent requests, failed flows and links, in scope."""
+    connections = list(
+        db.session.scalars(
+            _in_scope(select(Connection), tenants)
+            .where(Connection.username == username)
+            .order_by(Connection.created_at.desc())
+        )
+    )
+    return {
+        "username": username,
+        "connections": [_health(c) for c in connections],
+        "requests": _consent_requests(username, tenants),
+        "failures": _failures(username),
+        "links": links.for_person(username, tenants),
+    }
+
+
+def _in_scope(query: Select[tuple[T]], tenants: frozenset[str] | None) -> Select[tuple[T]]:
+    """Limit a query on connections to the helpdesk's tenants (None: every tenant)."""
+    return query if tenants is None else query.where(Connection.tenant_id.in_(sorted(tenants)))
+
+
+def _health(connection: Connection) -> dict[str, Any]:
+    """Return a connection with its health, idle days and last error's diagnosis."""
+    code = connection.last_error_code or ""
+    return {
+        "row": connection,
+        "idle_days": keepalive.idle_days(connection),
+        "near_limit": keepalive.near_limit(connection),
+        "diagnosis": explain_code(code) if code else None,
+        "status_reauth": connection.status == "reauthentication_required",
+    }
+
+
+def explain_code(code: str) -> explain.Diagnosis:
+    """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
+    error = None if code.upper().startswith("AADSTS") else code
+    return explain.diagnose(error, code)
+
+
+def _failures(username: str) -> list[dict[str, Any]]:
+    """Return the person's recent failed sign-ins with their diagnosis."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == "flow.failed", func.lower(AuditEvent.actor) == username.lower())
+        .order_by(AuditEvent.id.desc())
+        .limit(10)
+    )
+    rows = []
+    for event in db.session.scalars(query):
+        code = str((event.detail or {}).get("code") or "")
+        rows.append({"event": event, "code": code, "diagnosis": explain_code(code)})
+    return rows
+
+
+def _consent_requests(username: str, tenants: frozenset[str] | None) -> list[ConsentRequest]:
+    """Return the person's consent requests in the helpdesk's tenants."""
+    query = (
+        select(ConsentRequest)
+        .join(ConsentRequester, ConsentRequester.request_id == ConsentRequest.id)
+        .where(func.lower(ConsentRequester.username) == username.lower())
+    )
+    if tenants is not None:
+        query = query.where(ConsentRequest.tenant_id.in_(sorted(tenants)))
+    return list(db.session.scalars(query.order_by(ConsentRequest.created_at.desc()).limit(10)))
+
+
+def _connection(connection_id: str) -> Connection:
+    """Return a connection by id, or answer 404 when there is none in the helpdesk's scope."""
+    connection = db.session.get(Connection, connection_id[:64])
+    if connection is None or not roles.in_scope(connection.tenant_id, scope()):
+        abort(404)  # the same answer whether it exists in another tenant or not at all
+    return connection

@@ -1,0 +1,106 @@
+"""The landing page of a helpdesk link: say what will happen, then start it on a POST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import session
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app.connectors import Connector
+from app.errors import AccountTypeNotSupported
+from app.helpdesk import links
+from app.identity import flows
+from app.models import Connection
+from app.models import HelpdeskLink
+from app.platform import extensions
+from app.platform.extensions import db
+
+bp = Blueprint("landing", __name__)
+
+
+@bp.get("/l/<path:token>")
+def show(token: str) -> ResponseReturnValue:
+    """Say in plain words what the link will do; an unusable link gets the one clear page."""
+    link = links.find_usable(token)
+    if link is None:
+        return unusable()
+    links.opened(link)
+    connection = db.session.get(Connection, link.connection_id) if link.connection_id else None
+    return render_template(
+        "landing/show.html",
+        link=link,
+        token=token,
+        connector=extensions.connectors().get(link.connector or ""),
+        connection=connection,
+        admin_url=_admin_url(),
+        request_url=_request_url(link),
+    )
+
+
+@bp.post("/l/<path:token>")
+def start(token: str) -> ResponseReturnValue:
+    """Send the person to Microsoft with the link's login hint; nothing starts for a bad link."""
+    link = links.find_usable(token)
+    if link is None or link.kind not in links.FLOW_KINDS:
+        return unusable()
+    connector = extensions.connectors().get(link.connector or "")
+    if connector is None:
+        return unusable()
+    purpose = _purpose(link, connector)
+    tenant = link.tenant if links.is_tenant_id(link.tenant) else None
+    flow = extensions.identity().start_flow(
+        connector,
+        account_type=purpose["account_type"],
+        login_hint=purpose["login_hint"],
+        domain_hint=None if tenant or not link.tenant else link.tenant,
+        tenant=tenant,
+    )
+    flows.remember(session, flow, purpose)
+    links.started(link)
+    return redirect(flow["auth_uri"], code=303)
+
+
+def unusable() -> ResponseReturnValue:
+    """Answer every expired, revoked, used, truncated or unknown link with the same page (C22)."""
+    contact = current_app.config.get("HELPDESK_CONTACT") or ""
+    return render_template("landing/unusable.html", contact=contact), 404
+
+
+def _purpose(link: HelpdeskLink, connector: Connector) -> dict[str, Any]:
+    """Return the flow's purpose: a connect flow that remembers the link it came from."""
+    purpose: dict[str, Any] = {"purpose": "connect", "connector": connector.id, "link_id": link.id}
+    if link.kind == links.RECONNECT:
+        connection = db.session.get(Connection, link.connection_id or "")
+        assert connection is not None  # find_usable checked it is live
+        purpose |= {
+            "connection_id": connection.id,
+            "account_type": connection.account_type,
+            "login_hint": connection.username,
+        }
+        return purpose
+    account_type = link.account_type
+    if account_type and account_type not in connector.account_types:
+        raise AccountTypeNotSupported(connector.name)
+    if account_type is None and connector.account_types == {"work"}:
+        account_type = "work"
+    return purpose | {"account_type": account_type, "login_hint": link.login_hint}
+
+
+def _admin_url() -> str:
+    """Return the admin console's address (built by the consent issue)."""
+    if "admin.index" in current_app.view_functions:
+        return url_for("admin.index")
+    return "/admin"
+
+
+def _request_url(link: HelpdeskLink) -> str | None:
+    """Return the consent request's status page for a consent-request link."""
+    if not link.consent_request_id:
+        return None
+    return f"/consent-requests/{link.consent_request_id}"

@@ -1,0 +1,74 @@
+"""Failed flows turned into the next step, and the shareable page per AADSTS code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint
+from flask import abort
+from flask import render_template
+from flask.typing import ResponseReturnValue
+
+from app.consent import records
+from app.diagnosis import explain
+from app.errors import EntraError
+from app.helpdesk import links
+from app.platform.extensions import db
+from app.web import accounts
+from app.web.connectors import all_connectors
+from app.web.presenters import support_block
+
+bp = Blueprint("outcomes", __name__)
+# Flows an admin runs for the portal itself: never answered with "ask your admin".
+ADMIN_PURPOSES = frozenset({"admin_consent_confirm", "readiness"})
+
+
+def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Render what happened at Entra, who must act and how, in one hop."""
+    connector = all_connectors().get(str(purpose.get("connector") or ""))
+    found = explain.diagnose(
+        error.error,
+        error.description,
+        codes=error.codes,
+        subcode=error.subcode,
+        suberror=error.suberror,
+        admin_consent=error.admin_consent or purpose.get("purpose") in ADMIN_PURPOSES,
+        connector=connector.name if connector else None,
+        account_type=purpose.get("account_type"),
+    )
+    links.failed(purpose, found, error)  # the user lookup and the helpdesk link show it
+    details = support_block(error, connector=connector.name if connector else None)
+    user = accounts.current_user()
+    # After an approval, a second "ask your admin" would be a loop: explain instead (C15).
+    after_approval = purpose.get("after_approval")
+    ask = found.route == "admin_approval" and not after_approval and connector is not None
+    pending = None
+    if ask and user is not None and connector is not None:
+        pending = records.pending_for(db.session, user["tenant_id"], connector.id)
+    page = render_template(
+        "outcomes/admin_approval.html" if ask else "outcomes/diagnosis.html",
+        diagnosis=found,
+        connector=connector,
+        details=details,
+        user=user,
+        pending=pending,
+        after_approval=after_approval,
+    )
+    return page, 403 if ask else 400
+
+
+@bp.get("/help/aadsts/<int:code>")
+def aadsts(code: int) -> ResponseReturnValue:
+    """Show the diagnosis for one AADSTS code, for sharing with a colleague."""
+    if code > 99_999_999:
+        abort(404)
+    found = explain.diagnose(None, f"AADSTS{code}")
+    return render_template(
+        "outcomes/diagnosis.html",
+        diagnosis=found,
+        connector=None,
+        details=None,
+        user=accounts.current_user(),
+        shared=True,
+    )
