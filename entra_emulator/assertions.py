@@ -18,6 +18,7 @@ def thumbprints(pem: str) -> tuple[str, str]:
     der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
 
     def enc(digest: bytes) -> str:
+        """Return the unpadded base64url text of a digest."""
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     return enc(hashlib.sha1(der).digest()), enc(hashlib.sha256(der).digest())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -16,7 +15,7 @@ from entra_emulator import consent
 from entra_emulator import scopes
 from entra_emulator import signin
 from entra_emulator.errors import EntraError
-from entra_emulator.keys import b64url
+from entra_emulator.minting import client_info
 from entra_emulator.pages import render
 from entra_emulator.pages import to_app
 from entra_emulator.runtime import current
@@ -61,13 +60,6 @@ def match_redirect(app: App, sent: str | None) -> str:
         raise EntraError(50011, redirect_uri=sent, client_id=app.client_id).page()
     parts = urlsplit(sent)
     return sent if parts.path else sent.replace(parts.netloc, parts.netloc + "/", 1)
-
-
-def client_info(user: User) -> str:
-    """Return client_info: unpadded base64url of {"uid","utid"}."""
-    return b64url(
-        json.dumps({"uid": user.oid, "utid": user.tenant}, separators=(",", ":")).encode()
-    )
 
 
 def authorize(tenant: str) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from entra_emulator.faults import FAULTABLE
 from entra_emulator.runtime import current
 from entra_emulator.scopes import GRAPH
 from entra_emulator.state import Fault
@@ -161,7 +162,7 @@ def revoke_refresh_tokens() -> ResponseReturnValue:
 def post_faults() -> ResponseReturnValue:
     """Arm a fault for the next count requests to an endpoint (all of them without count)."""
     body = _body()
-    if body.get("endpoint") not in ("token", "discovery", "authorize"):
+    if body.get("endpoint") not in FAULTABLE:
         raise ControlError("endpoint: expected token, discovery or authorize")
     fault = Fault(
         endpoint=body["endpoint"],

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -18,12 +19,12 @@ from entra_emulator.runtime import Runtime
 from entra_emulator.server import BACK
 from entra_emulator.server import BROWSER
 from entra_emulator.server import CONTROL
-from entra_emulator.server import ServerThread
 from entra_emulator.server import build_app
+from entra_emulator.serving import ServerThread
 from entra_emulator.state import State
 
 PORTAL_CLIENT_ID = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
-log = logging.getLogger("entra_emulator")
+log = logging.getLogger(__name__)
 
 
 class Emulator:
@@ -37,6 +38,7 @@ class Emulator:
         config_path: Path | str | None = None,
         control_plane: bool = True,
     ) -> None:
+        """Load the keys and the world and bind both servers (port 0 picks a free port)."""
         self._tmp = None if state_dir else tempfile.TemporaryDirectory(prefix="entra-emulator-")
         self.state_dir = Path(state_dir or self._tmp.name)  # type: ignore[union-attr]
         self.keys = keys.load(self.state_dir)
@@ -144,10 +146,14 @@ class Emulator:
         session: requests.Session | None = None,
     ) -> str:
         """Play a person through the emulator's pages; return the URL sent back to the app."""
+        browser = session or requests.Session()
+        browser.trust_env = False
+        browser.verify = str(self.ca_path)
+        origins = {urlsplit(self.base_url).netloc, urlsplit(self.browser_url).netloc}
         person = testing.Person(
-            self, username, password, accept, on_behalf_of_org, cancel, justification
+            username, password, accept, on_behalf_of_org, cancel, justification, origins
         )
-        return person.run(auth_uri, session)
+        return person.run(auth_uri, browser)
 
 
 @contextlib.contextmanager

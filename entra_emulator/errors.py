@@ -191,6 +191,7 @@ class EntraError(Exception):
         surface: str = "json",
         **fields: Any,
     ) -> None:
+        """Fill the catalogue's message for code from fields."""
         default_error, template = CATALOGUE[code]
         self.code = code
         self.error = error or default_error
@@ -253,6 +254,7 @@ class _Blank(dict[str, Any]):
     """A format map that leaves unknown placeholders empty."""
 
     def __missing__(self, key: str) -> str:
+        """Return an empty string for a placeholder the error does not fill."""
         return ""
 
 

@@ -12,13 +12,13 @@ from flask import jsonify
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from entra_emulator.minting import service_principal_id
 from entra_emulator.resources import TokenProblem
 from entra_emulator.resources import bearer
 from entra_emulator.resources import has_scope
 from entra_emulator.resources import user_of
 from entra_emulator.runtime import current
 from entra_emulator.scopes import GRAPH
-from entra_emulator.tokens import service_principal_id
 from entra_emulator.world import stable_id
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"

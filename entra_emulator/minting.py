@@ -1,23 +1,22 @@
-"""Token minting: access, ID and refresh tokens and the token response body."""
+"""Token minting: access, ID and refresh tokens and the token response body, from a Runtime."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 import uuid
 from typing import Any
 
-from flask import request
-
 from entra_emulator import scopes
-from entra_emulator.authorize import client_info
 from entra_emulator.consent import personal_refused
 from entra_emulator.errors import EntraError
 from entra_emulator.keys import b64url
-from entra_emulator.runtime import current
+from entra_emulator.runtime import Runtime
 from entra_emulator.state import Code
 from entra_emulator.state import RefreshToken
+from entra_emulator.state import State
 from entra_emulator.state import new_secret
 from entra_emulator.world import ROLE_IDS
 from entra_emulator.world import App
@@ -30,23 +29,31 @@ def service_principal_id(tenant: str, client_id: str) -> str:
     return stable_id("sp", tenant, client_id)
 
 
+def client_info(user: User) -> str:
+    """Return client_info: unpadded base64url of {"uid","utid"}."""
+    return b64url(
+        json.dumps({"uid": user.oid, "utid": user.tenant}, separators=(",", ":")).encode()
+    )
+
+
 def issue(
+    runtime: Runtime,
     app: App,
     user: User,
     scope: str,
-    segment: str,
     *,
     code: Code | None = None,
     session_id: str = "",
+    with_client_info: bool = False,
 ) -> dict[str, Any]:
-    """Return the token response for a user: one resource, consent-checked, scope echoed."""
-    state = current().state
+    """Mint the token response for a user: one resource, consent-checked, scope echoed."""
+    state = runtime.state
     oidc, raws = scopes.split(scope)
     refs = scopes.parse(state.world, raws)
     groups = scopes.by_resource(refs)
     if code is not None and len(groups) > 1:
         raise EntraError(28000, scope=scope)
-    _check_app(app, user)
+    _check_app(state, app, user)
     resource = next(iter(groups), scopes.GRAPH)
     chosen = groups.get(resource, [])  # a refresh spanning resources serves the first one
     if personal_refused(user, chosen):
@@ -63,22 +70,22 @@ def issue(
         "scope": scopes.echo(chosen, granted, oidc),
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
-        "access_token": access_token(app, user, resource, sorted(granted), lifetime),
+        "access_token": access_token(runtime, app, user, resource, sorted(granted), lifetime),
     }
     if "offline_access" in oidc:
-        body["refresh_token"] = _new_refresh_token(app, user, session_id)
+        body["refresh_token"] = _new_refresh_token(state, app, user, session_id)
     if "openid" in oidc:
-        body["id_token"] = id_token(app, user, code, session_id)
-    if request.form.get("client_info") == "1":
+        body["id_token"] = id_token(runtime, app, user, code, session_id)
+    if with_client_info:
         body["client_info"] = client_info(user)
     return body
 
 
-def _check_app(app: App, user: User) -> None:
+def _check_app(state: State, app: App, user: User) -> None:
     """Raise the token errors for a disabled or assignment-gated enterprise app."""
     if user.personal:
         return
-    props = current().state.world.enterprise_app(user.tenant, app.client_id)
+    props = state.world.enterprise_app(user.tenant, app.client_id)
     if not props.account_enabled:
         raise EntraError(7000112, client_id=app.client_id, app_name=app.name)
     if props.assignment_required and user.username not in props.assigned_users:
@@ -91,10 +98,10 @@ def _check_app(app: App, user: User) -> None:
         )
 
 
-def _new_refresh_token(app: App, user: User, session_id: str) -> str:
-    """Store and return a fresh opaque refresh token."""
+def _new_refresh_token(state: State, app: App, user: User, session_id: str) -> str:
+    """Mint and store a fresh opaque refresh token."""
     value = new_secret("1.AR")
-    current().state.refresh_tokens[value] = RefreshToken(
+    state.refresh_tokens[value] = RefreshToken(
         username=user.username, client_id=app.client_id, tenant=user.tenant, session_id=session_id
     )
     return value
@@ -118,9 +125,10 @@ def wids(user: User) -> list[str]:
     return [] if user.personal else [*user.roles, ROLE_IDS["User"]]
 
 
-def access_token(app: App, user: User, resource: str, scp: list[str], lifetime: int) -> str:
-    """Return a signed delegated access token for one resource."""
-    runtime = current()
+def access_token(
+    runtime: Runtime, app: App, user: User, resource: str, scp: list[str], lifetime: int
+) -> str:
+    """Mint a signed delegated access token for one resource."""
     claims = _common_claims(lifetime) | {
         "aud": resource,
         "iss": runtime.issuer(user.tenant),
@@ -141,9 +149,8 @@ def access_token(app: App, user: User, resource: str, scp: list[str], lifetime: 
     return runtime.keys.sign(claims)
 
 
-def id_token(app: App, user: User, code: Code | None, session_id: str) -> str:
-    """Return a signed ID token; nonce is copied verbatim from the authorize request."""
-    runtime = current()
+def id_token(runtime: Runtime, app: App, user: User, code: Code | None, session_id: str) -> str:
+    """Mint a signed ID token; nonce is copied verbatim from the authorize request."""
     session = runtime.state.sessions.get(session_id)
     claims = _common_claims(3600) | {
         "aud": app.client_id,
@@ -176,9 +183,8 @@ def _pairwise(user: User, audience: str) -> str:
     return b64url(hashlib.sha256(f"{user.oid}|{audience}".encode()).digest())[:43]
 
 
-def issue_app_only(app: App, tenant: str, scope: str) -> dict[str, Any]:
-    """Return a client-credentials token response for <resource>/.default."""
-    runtime = current()
+def issue_app_only(runtime: Runtime, app: App, tenant: str, scope: str) -> dict[str, Any]:
+    """Mint a client-credentials token response for <resource>/.default."""
     raws = scope.split()
     if len(raws) != 1 or not raws[0].endswith("/.default"):
         raise EntraError(1002012, scope=scope)

@@ -122,6 +122,7 @@ class State:
     """Everything that changes while the emulator runs; guard every access with lock."""
 
     def __init__(self, world: World) -> None:
+        """Keep the configured world to reset to, and start from it."""
         self.lock = threading.RLock()
         self._pristine = world
         self.issued: set[str] = set()  # every code and token handed out; survives reset()

@@ -6,16 +6,12 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 import requests
-
-if TYPE_CHECKING:
-    from entra_emulator.emulator import Emulator
 
 MAX_STEPS = 25
 
@@ -24,6 +20,7 @@ class SignInStopped(Exception):
     """The person was stopped on an emulator page (an error, or an admin-approval dead end)."""
 
     def __init__(self, code: int | None, page: str, text: str) -> None:
+        """Keep the AADSTS code, the page kind and the page's text."""
         self.code = code
         self.page = page
         self.text = text
@@ -52,6 +49,7 @@ class _Parser(HTMLParser):
     """Collect the page kind, forms, buttons, links and visible text."""
 
     def __init__(self) -> None:
+        """Start with an empty page."""
         super().__init__()
         self.page = Page()
         self._button: tuple[str, str] | None = None
@@ -109,28 +107,22 @@ class Person:
 
     def __init__(
         self,
-        emulator: Emulator,
         username: str,
         password: str,
         accept: bool,
         on_behalf_of_org: bool,
         cancel: bool,
         justification: str | None,
+        origins: set[str],
     ) -> None:
-        self.emulator = emulator
+        """Keep who the person is, what they will choose and the emulator's origins."""
         self.username, self.password = username, password
         self.accept, self.on_behalf, self.cancel = accept, on_behalf_of_org, cancel
         self.justification = justification
-        self.origins = {
-            urlsplit(emulator.base_url).netloc,
-            urlsplit(emulator.browser_url).netloc,
-        }
+        self.origins = origins  # host:port of the emulator's two origins; any other is the app
 
-    def run(self, auth_uri: str, session: requests.Session | None) -> str:
+    def run(self, auth_uri: str, browser: requests.Session) -> str:
         """Follow pages from auth_uri until the browser would leave for the application."""
-        browser = session or requests.Session()
-        browser.trust_env = False
-        browser.verify = str(self.emulator.ca_path)
         response = browser.get(auth_uri, allow_redirects=False, timeout=10)
         for _ in range(MAX_STEPS):
             if response.is_redirect:
