@@ -22,7 +22,9 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import scoped_session
 
 ACTIVE = "active"
 REAUTHENTICATION_REQUIRED = "reauthentication_required"
@@ -47,6 +49,10 @@ class Base(DeclarativeBase):
     """Declarative base with the portal's naming convention."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+# What the domain takes as its database: a plain ORM session or Flask-SQLAlchemy's scoped one.
+DB = Session | scoped_session[Any]
 
 
 def utcnow() -> datetime:

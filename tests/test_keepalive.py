@@ -115,7 +115,7 @@ def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
     monkeypatch.setattr(deliveries.Notifier, "__init__", no_new_notifier)
     with app.app_context():
         assert keepalive.near_limit(read_row(revoked))
-        report = keepalive.run()
+        report = extensions.keepalive().run(db.session)
     assert report.refreshed == [idle] and report.flagged == [revoked] and report.mailed == [revoked]
     refreshes = entra.request_log(endpoint="token", grant_type="refresh_token")
     assert {(r["username"], r["status"]) for r in refreshes} == {
@@ -147,7 +147,9 @@ def test_a_queued_reconnect_mail_is_sealed_and_wiped_once_sent_or_failed(
     connection_id, _ = connect("onedrive", "user@fabrikam.test")
     with app.test_request_context():
         notifier = extensions.notifier()
-        url = keepalive.reconnect_mail(connection_id, created_by="helpdesk@contoso.test")
+        url = extensions.keepalive().reconnect_mail(
+            db.session, connection_id, created_by="helpdesk@contoso.test"
+        )
         assert url is not None
         token = url.rsplit("/", 1)[1].encode()
         (pending,) = mail_payloads(app)
@@ -161,7 +163,9 @@ def test_a_queued_reconnect_mail_is_sealed_and_wiped_once_sent_or_failed(
 
     use_smtp(app, 1, background=False, max_attempts=1)  # nothing listens on port 1
     with app.test_request_context():
-        assert keepalive.reconnect_mail(connection_id, created_by="helpdesk@contoso.test")
+        assert extensions.keepalive().reconnect_mail(
+            db.session, connection_id, created_by="helpdesk@contoso.test"
+        )
         assert notifier.run_due() == 1
     assert len(inbox.messages) == 1
     assert all(set(p) == {"to", "subject"} for p in mail_payloads(app))

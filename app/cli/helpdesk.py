@@ -12,8 +12,12 @@ from flask import current_app
 from flask import has_app_context
 from flask.cli import ScriptInfo
 
+from app.helpdesk import link_fields
 from app.helpdesk import links
+from app.models import HelpdeskLink
 from app.models import aware
+from app.platform import extensions
+from app.platform.extensions import db
 
 KIND_CHOICES = {"authenticate", "reconnect", "admin-consent", "consent-request"}
 
@@ -63,7 +67,8 @@ def links_create(
     """Create a link and print its URL (shown once: only its HMAC is stored)."""
     with _portal():
         try:
-            made = links.create(
+            made = extensions.links().create(
+                db.session,
                 kind=kind.replace("-", "_"),
                 created_by=f"cli:{_os_user()}",
                 tenant_id=None,  # the operator's link: only the all-tenant helpdesk sees it
@@ -74,11 +79,11 @@ def links_create(
                 account_type=account_type,
                 connection_id=connection_id,
                 consent_request_id=request_id,
-                days=links.parse_days(expires),
+                days=link_fields.parse_days(expires),
                 multi_use=multi_use,
                 note=note,
             )
-        except links.LinkRefused as refused:
+        except link_fields.LinkRefused as refused:
             raise click.UsageError(str(refused)) from None
         click.echo(made.url)
         expiry = aware(made.link.expires_at).strftime("%Y-%m-%d %H:%M UTC")
@@ -90,7 +95,7 @@ def links_create(
 def links_list(limit: int) -> None:
     """List the newest links with their status."""
     with _portal():
-        for link in links.recent(None, limit):
+        for link in links.recent(db.session, None, limit):
             target = link.connector or link.connection_id or link.consent_request_id or "-"
             who = link.login_hint or "-"
             expiry = aware(link.expires_at).strftime("%Y-%m-%d %H:%M")
@@ -104,14 +109,11 @@ def links_list(limit: int) -> None:
 @click.argument("link_id")
 def links_revoke(link_id: str) -> None:
     """Revoke a link: it then gives the same page as one never issued."""
-    from app.models import HelpdeskLink
-    from app.platform.extensions import db
-
     with _portal():
         link = db.session.get(HelpdeskLink, link_id[:36])
         if link is None:
             raise click.ClickException(f"no link {link_id}")
-        links.revoke(link, f"cli:{_os_user()}")
+        links.revoke(db.session, link, f"cli:{_os_user()}")
         click.echo(f"link {link.id} revoked")
 
 
@@ -126,10 +128,8 @@ def jobs_group() -> None:
 )
 def keep_alive(days: int | None) -> None:
     """Refresh idle connections; flag those that fail and e-mail their owners a reconnect link."""
-    from app.helpdesk import keepalive
-
     with _portal():
-        report = keepalive.run(days)
+        report = extensions.keepalive().run(db.session, days)
     click.echo(
         f"refreshed {len(report.refreshed)}, reauthentication required {len(report.flagged)}, "
         f"mailed {len(report.mailed)}, unavailable {len(report.unavailable)}"

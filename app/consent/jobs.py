@@ -10,7 +10,7 @@ import click
 from app.connectors import Connector
 from app.consent import notices
 from app.consent import records
-from app.consent.records import DB
+from app.models import DB
 from app.notify.deliveries import Notifier
 
 

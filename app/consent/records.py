@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm import scoped_session
 
 from app.models import APPROVED
+from app.models import DB
 from app.models import DENIED
 from app.models import EXPIRED
 from app.models import PENDING
@@ -26,7 +25,6 @@ from app.models import TenantConsent
 from app.models import utcnow
 
 # The request's database session: a plain one, or Flask-SQLAlchemy's scoped one.
-DB = Session | scoped_session[Any]
 STATUS_LABELS = {PENDING: "Pending", APPROVED: "Approved", DENIED: "Denied", EXPIRED: "Expired"}
 MAX_JUSTIFICATION = 1000
 MAX_REASON = 1000

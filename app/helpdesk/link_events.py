@@ -5,100 +5,96 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
-from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.diagnosis.explain import Diagnosis
 from app.errors import EntraError
+from app.models import DB
 from app.models import AuditEvent
 from app.models import HelpdeskLink
 from app.models import LinkEvent
 from app.models import utcnow
-from app.platform.extensions import db
-from app.web import accounts
 
-log = logging.getLogger("app.links")  # the name this bookkeeping's warnings always had
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
-def opened(link: HelpdeskLink) -> None:
+def opened(db: DB, link: HelpdeskLink) -> None:
     """Note that someone opened the landing page."""
     link.opened_at = link.opened_at or utcnow()
-    record(link, "opened")
-    db.session.commit()
+    record(db, link, "opened")
+    db.commit()
 
 
-def started(link: HelpdeskLink) -> None:
+def started(db: DB, link: HelpdeskLink) -> None:
     """Note that the landing page sent someone to Microsoft."""
-    record(link, "started")
-    audit("link", "link.used", link.id, kind=link.kind)
-    db.session.commit()
+    record(db, link, "started")
+    audit(db, "link", "link.used", link.id, kind=link.kind)
+    db.commit()
 
 
-def events(link: HelpdeskLink) -> list[LinkEvent]:
+def events(db: DB, link: HelpdeskLink) -> list[LinkEvent]:
     """Return a link's events, oldest first."""
     query = select(LinkEvent).where(LinkEvent.link_id == link.id).order_by(LinkEvent.id)
-    return list(db.session.scalars(query))
+    return list(db.scalars(query))
 
 
 # -- hooks called where a flow ends ------------------------------------------------------------
 
 
-def completed(purpose: Mapping[str, Any], response: T) -> T:
-    """Mark the link that started this flow as completed, if one did; pass the response on."""
-    link = _from_purpose(purpose)
+def completed(db: DB, purpose: Mapping[str, Any]) -> None:
+    """Mark the link that started this flow as completed, if one did."""
+    link = _from_purpose(db, purpose)
     if link is not None:
         link.completed_at = utcnow()
         link.uses = (link.uses or 0) + 1
-        record(link, "completed")
-        audit("link", "link.completed", link.id, kind=link.kind)
-        _commit_quietly()
-    return response
+        record(db, link, "completed")
+        audit(db, "link", "link.completed", link.id, kind=link.kind)
+        _commit_quietly(db)
 
 
-def failed(purpose: Mapping[str, Any], found: Diagnosis, error: EntraError) -> None:
+def failed(
+    db: DB, purpose: Mapping[str, Any], found: Diagnosis, error: EntraError, person: str | None
+) -> None:
     """Record a failed flow for the user lookup, and on the link that started it."""
-    user = accounts.current_user() or {}
-    person = str(user.get("username") or purpose.get("login_hint") or "unknown")
+    who = str(person or purpose.get("login_hint") or "unknown")
     code = (found.aadsts or error.error or "")[:64]
     connector = str(purpose.get("connector") or "-")[:64]
     detail = {"key": found.key[:64], "code": code, "link_id": str(purpose.get("link_id") or "")}
-    audit(person, "flow.failed", connector, **detail)
-    link = _from_purpose(purpose)
+    audit(db, who, "flow.failed", connector, **detail)
+    link = _from_purpose(db, purpose)
     if link is not None:
         link.failed_at = utcnow()
         link.failure_key = found.key[:64]
         link.failure_code = code or None
-        record(link, "failed", f"{found.key} {code}".strip())
-    _commit_quietly()
+        record(db, link, "failed", f"{found.key} {code}".strip())
+    _commit_quietly(db)
 
 
-def _commit_quietly() -> None:
+def _commit_quietly(db: DB) -> None:
     """Commit bookkeeping; a database hiccup here must never spoil the person's page."""
     try:
-        db.session.commit()
+        db.commit()
     except SQLAlchemyError as error:
-        db.session.rollback()
+        db.rollback()
         log.warning("link bookkeeping not stored: %s", type(error).__name__)
 
 
-def _from_purpose(purpose: Mapping[str, Any]) -> HelpdeskLink | None:
+def _from_purpose(db: DB, purpose: Mapping[str, Any]) -> HelpdeskLink | None:
     """Return the link named by a flow's purpose, if any."""
     link_id = purpose.get("link_id")
-    return db.session.get(HelpdeskLink, str(link_id)) if link_id else None
+    return db.get(HelpdeskLink, str(link_id)) if link_id else None
 
 
-def audit(actor: str, action: str, target: str, **detail: str) -> None:
-    """Add an audit event to the request's session (the caller commits)."""
-    db.session.add(
-        AuditEvent(
-            at=utcnow(), actor=actor[:320], action=action, target=target[:160], detail=detail
-        )
+def audit(db: DB, actor: str, action: str, target: str, **detail: str) -> None:
+    """Add an audit event to the session (the caller commits)."""
+    event = AuditEvent(
+        at=utcnow(), actor=actor[:320], action=action, target=target[:160], detail=detail
     )
+    db.add(event)
 
 
-def record(link: HelpdeskLink, event: str, detail: str = "") -> None:
+def record(db: DB, link: HelpdeskLink, event: str, detail: str = "") -> None:
     """Add a link event."""
-    db.session.add(LinkEvent(link_id=link.id, at=utcnow(), event=event, detail=detail[:200]))
+    db.add(LinkEvent(link_id=link.id, at=utcnow(), event=event, detail=detail[:200]))

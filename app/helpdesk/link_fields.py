@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
-
+from app.connectors import Connector
 from app.identity import roles
+from app.models import DB
 from app.models import REVOKED
 from app.models import Connection
 from app.models import ConsentRequest
-from app.platform import extensions
-from app.platform.extensions import db
 
 AUTHENTICATE = "authenticate"
 RECONNECT = "reconnect"
@@ -48,6 +47,8 @@ def parse_days(text: str) -> float:
 
 
 def target(
+    db: DB,
+    known: Mapping[str, Connector],
     kind: str,
     connector: str | None,
     connection_id: str | None,
@@ -55,9 +56,8 @@ def target(
     scope: frozenset[str] | None,
 ) -> dict[str, Any]:
     """Return the columns naming what the link points at, checking it exists within scope."""
-    known = extensions.connectors()
     if kind == RECONNECT:
-        connection = db.session.get(Connection, (connection_id or "").strip()[:64])
+        connection = db.get(Connection, (connection_id or "").strip()[:64])
         if (
             connection is None
             or connection.status == REVOKED
@@ -67,7 +67,7 @@ def target(
         return {"connection_id": connection.id, "connector": connection.connector}
     if kind == CONSENT_REQUEST:
         request_id = (request_id or "").strip()[:36]
-        found = db.session.get(ConsentRequest, request_id) if request_id else None
+        found = db.get(ConsentRequest, request_id) if request_id else None
         if found is None or not roles.in_scope(found.tenant_id, scope):
             raise LinkRefused("There is no consent request with that id.")
         return {"consent_request_id": request_id}
@@ -119,9 +119,8 @@ def account_type(value: str | None) -> str | None:
     return value
 
 
-def lifetime(days: float) -> timedelta:
-    """Return the link's lifetime, refusing anything beyond PORTAL_LINK_MAX_DAYS."""
-    most = int(current_app.config.get("LINK_MAX_DAYS") or 30)
+def lifetime(days: float, most: int) -> timedelta:
+    """Return the link's lifetime, refusing anything beyond `most` days (PORTAL_LINK_MAX_DAYS)."""
     if not math.isfinite(days):  # nan passes every comparison below; inf breaks timedelta
         raise LinkRefused("The lifetime must be a number of days.")
     if not days or days <= 0:

@@ -3,70 +3,32 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import Select
 from sqlalchemy import select
 
+from app.connectors import Connector
 from app.helpdesk import link_events
 from app.helpdesk import link_fields
-from app.helpdesk.link_events import audit
-from app.helpdesk.link_events import completed
-from app.helpdesk.link_events import events
-from app.helpdesk.link_events import failed
-from app.helpdesk.link_events import opened
-from app.helpdesk.link_events import started
 from app.helpdesk.link_fields import ADMIN_CONSENT
-from app.helpdesk.link_fields import AUTHENTICATE
-from app.helpdesk.link_fields import CONSENT_REQUEST
 from app.helpdesk.link_fields import DEFAULT_DAYS
 from app.helpdesk.link_fields import FLOW_KINDS
 from app.helpdesk.link_fields import KINDS
 from app.helpdesk.link_fields import RECONNECT
 from app.helpdesk.link_fields import LinkRefused
-from app.helpdesk.link_fields import is_tenant_id
-from app.helpdesk.link_fields import parse_days
 from app.identity import roles
+from app.models import DB
 from app.models import REVOKED
 from app.models import Connection
 from app.models import HelpdeskLink
 from app.models import aware
 from app.models import iso
 from app.models import utcnow
-from app.platform import extensions
-from app.platform.extensions import db
+from app.tokens.vault import Vault
 
-# The whole vocabulary of links stays importable from here for the pages and the CLI.
-__all__ = [
-    "ADMIN_CONSENT",
-    "AUTHENTICATE",
-    "CONSENT_REQUEST",
-    "DEFAULT_DAYS",
-    "FLOW_KINDS",
-    "KINDS",
-    "RECONNECT",
-    "LinkRefused",
-    "NewLink",
-    "audit",
-    "completed",
-    "create",
-    "events",
-    "failed",
-    "find_usable",
-    "for_person",
-    "is_tenant_id",
-    "opened",
-    "parse_days",
-    "recent",
-    "revoke",
-    "started",
-    "status",
-    "url_of",
-    "usable",
-    "visible",
-]
 MAX_TOKEN = 128  # our tokens are 43 characters; anything much longer is not ours
 
 
@@ -78,74 +40,91 @@ class NewLink:
     url: str
 
 
-def create(
-    *,
-    kind: str,
-    created_by: str,
-    tenant_id: str | None,
-    scope: frozenset[str] | None,
-    connector: str | None = None,
-    login_hint: str | None = None,
-    tenant: str | None = None,
-    account_type: str | None = None,
-    connection_id: str | None = None,
-    consent_request_id: str | None = None,
-    days: float = DEFAULT_DAYS,
-    multi_use: bool = False,
-    note: str | None = None,
-) -> NewLink:
-    """Create a sharing link after checking what it points at; return it with its URL.
+class Links:
+    """Makes and finds links: the token's HMAC key, the connectors and the public URL it needs."""
 
-    `tenant_id` is the creator's tenant (it decides which helpdesk sees the link); `scope` the
-    tenants the creator may act on (None: every tenant), from roles.helpdesk_scope.
-    """
-    if kind not in KINDS:
-        raise LinkRefused(f"Unknown link kind {kind!r}.")
-    fields = link_fields.target(kind, connector, connection_id, consent_request_id, scope)
-    hint = link_fields.login_hint(login_hint)
-    if kind == RECONNECT:
-        hint = None  # the connection's own account is the hint
-    tenant = link_fields.tenant(tenant)
-    if kind == ADMIN_CONSENT:
-        tenant = link_fields.admin_tenant(tenant, scope)
-    token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
-    link = HelpdeskLink(
-        token_hash=extensions.vault().hash_token(token),
-        kind=kind,
-        login_hint=hint,
-        tenant=tenant,
-        account_type=link_fields.account_type(account_type),
-        note=(note or "").strip()[:500] or None,
-        multi_use=bool(multi_use) or kind not in FLOW_KINDS,
-        created_by=created_by[:320],
-        tenant_id=tenant_id,
-        created_at=utcnow(),
-        expires_at=utcnow() + link_fields.lifetime(days),
-        uses=0,
-        **fields,
-    )
-    db.session.add(link)
-    db.session.flush()
-    audit(created_by, "link.created", link.id, kind=kind, expires_at=iso(link.expires_at) or "")
-    db.session.commit()
-    return NewLink(link, url_of(token))
+    def __init__(
+        self,
+        *,
+        hasher: Vault,
+        connectors: Mapping[str, Connector],
+        public_url: str,
+        max_days: int = 30,
+    ) -> None:
+        self._hasher = hasher
+        self.connectors = connectors
+        self.public_url = public_url.rstrip("/")
+        self.max_days = max_days
+
+    def create(
+        self,
+        db: DB,
+        *,
+        kind: str,
+        created_by: str,
+        tenant_id: str | None,
+        scope: frozenset[str] | None,
+        connector: str | None = None,
+        login_hint: str | None = None,
+        tenant: str | None = None,
+        account_type: str | None = None,
+        connection_id: str | None = None,
+        consent_request_id: str | None = None,
+        days: float = DEFAULT_DAYS,
+        multi_use: bool = False,
+        note: str | None = None,
+    ) -> NewLink:
+        """Create a sharing link after checking what it points at; return it with its URL.
+
+        `tenant_id` is the creator's tenant (it decides which helpdesk sees the link); `scope` the
+        tenants the creator may act on (None: every tenant), from roles.helpdesk_scope.
+        """
+        if kind not in KINDS:
+            raise LinkRefused(f"Unknown link kind {kind!r}.")
+        fields = link_fields.target(
+            db, self.connectors, kind, connector, connection_id, consent_request_id, scope
+        )
+        hint = None if kind == RECONNECT else link_fields.login_hint(login_hint)
+        tenant = link_fields.tenant(tenant)  # a reconnect's hint is the connection's own account
+        if kind == ADMIN_CONSENT:
+            tenant = link_fields.admin_tenant(tenant, scope)
+        token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
+        link = HelpdeskLink(
+            token_hash=self._hasher.hash_token(token),
+            kind=kind,
+            login_hint=hint,
+            tenant=tenant,
+            account_type=link_fields.account_type(account_type),
+            note=(note or "").strip()[:500] or None,
+            multi_use=bool(multi_use) or kind not in FLOW_KINDS,
+            created_by=created_by[:320],
+            tenant_id=tenant_id,
+            created_at=utcnow(),
+            expires_at=utcnow() + link_fields.lifetime(days, self.max_days),
+            uses=0,
+            **fields,
+        )
+        db.add(link)
+        db.flush()
+        expires = iso(link.expires_at) or ""
+        link_events.audit(db, created_by, "link.created", link.id, kind=kind, expires_at=expires)
+        db.commit()
+        return NewLink(link, self.url_of(token))
+
+    def url_of(self, token: str) -> str:
+        """Return the absolute URL of a link token, from PUBLIC_URL."""
+        return f"{self.public_url}/l/{token}"
+
+    def find_usable(self, db: DB, token: str) -> HelpdeskLink | None:
+        """Return the link for a token if it can still be used; every failure looks the same."""
+        digest = self._hasher.hash_token(token[:MAX_TOKEN])  # always one HMAC and one query
+        link = db.scalars(select(HelpdeskLink).where(HelpdeskLink.token_hash == digest)).first()
+        if link is None or len(token) > MAX_TOKEN or not usable(db, link):
+            return None
+        return link
 
 
-def url_of(token: str) -> str:
-    """Return the absolute URL of a link token, from PUBLIC_URL."""
-    return f"{current_app.config['PUBLIC_URL']}/l/{token}"
-
-
-def find_usable(token: str) -> HelpdeskLink | None:
-    """Return the link for a token if it can still be used; every failure looks the same."""
-    digest = extensions.vault().hash_token(token[:MAX_TOKEN])  # always one HMAC and one query
-    link = db.session.scalars(select(HelpdeskLink).where(HelpdeskLink.token_hash == digest)).first()
-    if link is None or len(token) > MAX_TOKEN or not usable(link):
-        return None
-    return link
-
-
-def usable(link: HelpdeskLink, now: datetime | None = None) -> bool:
+def usable(db: DB, link: HelpdeskLink, now: datetime | None = None) -> bool:
     """Tell whether a link is neither revoked, expired nor used up."""
     now = now or utcnow()
     if link.revoked_at is not None or aware(link.expires_at) <= now:
@@ -153,7 +132,7 @@ def usable(link: HelpdeskLink, now: datetime | None = None) -> bool:
     if link.kind in FLOW_KINDS and not link.multi_use and link.completed_at is not None:
         return False
     if link.kind == RECONNECT:
-        connection = db.session.get(Connection, link.connection_id or "")
+        connection = db.get(Connection, link.connection_id or "")
         return connection is not None and connection.status != REVOKED
     return True
 
@@ -174,37 +153,39 @@ def status(link: HelpdeskLink, now: datetime | None = None) -> str:
     return "Not opened"
 
 
-def visible(link_id: str, scope: frozenset[str] | None) -> HelpdeskLink | None:
+def visible(db: DB, link_id: str, scope: frozenset[str] | None) -> HelpdeskLink | None:
     """Return a link by id if it is within the helpdesk scope (else None, as if unknown)."""
-    link = db.session.get(HelpdeskLink, link_id[:36])
+    link = db.get(HelpdeskLink, link_id[:36])
     if link is None or not roles.in_scope(link.tenant_id, scope):
         return None
     return link
 
 
-def revoke(link: HelpdeskLink, actor: str) -> None:
+def revoke(db: DB, link: HelpdeskLink, actor: str) -> None:
     """Revoke a link: from now on it gives the same page as one never issued."""
     if link.revoked_at is None:
         link.revoked_at = utcnow()
         link.revoked_by = actor[:320]
-        link_events.record(link, "revoked", actor)
-        audit(actor, "link.revoked", link.id, kind=link.kind)
-        db.session.commit()
+        link_events.record(db, link, "revoked", actor)
+        link_events.audit(db, actor, "link.revoked", link.id, kind=link.kind)
+        db.commit()
 
 
-def recent(scope: frozenset[str] | None, limit: int = 50) -> list[HelpdeskLink]:
+def recent(db: DB, scope: frozenset[str] | None, limit: int = 50) -> list[HelpdeskLink]:
     """Return the newest links within the helpdesk scope (None: every tenant's)."""
     query = _scoped(select(HelpdeskLink), scope)
-    return list(db.session.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
+    return list(db.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
 
 
-def for_person(username: str, scope: frozenset[str] | None, limit: int = 20) -> list[HelpdeskLink]:
+def for_person(
+    db: DB, username: str, scope: frozenset[str] | None, limit: int = 20
+) -> list[HelpdeskLink]:
     """Return the links made for one person (by login hint or their connections), in scope."""
     owned = select(Connection.id).where(Connection.username == username)
     query = _scoped(select(HelpdeskLink), scope).where(
         (HelpdeskLink.login_hint == username) | (HelpdeskLink.connection_id.in_(owned))
     )
-    return list(db.session.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
+    return list(db.scalars(query.order_by(HelpdeskLink.created_at.desc()).limit(limit)))
 
 
 def _scoped(

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.consent.records import DB
+from app.models import DB
 from app.models import PENDING
 from app.models import Delivery
 from app.models import utcnow

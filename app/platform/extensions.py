@@ -27,12 +27,15 @@ from sqlalchemy.exc import OperationalError
 from app.connectors import Connector
 from app.connectors import catalogue
 from app.errors import ServiceUnavailable
+from app.helpdesk.keepalive import KeepAlive
+from app.helpdesk.links import Links
 from app.identity.entra import Identity
 from app.identity.entra import IdentitySettings
 from app.models import Base
 from app.notify.deliveries import Notifier
 from app.notify.deliveries import NotifySettings
 from app.platform import database
+from app.platform import metrics
 from app.platform import sessions
 from app.platform.ratelimits import RateLimits
 from app.tokens.broker import Broker
@@ -50,6 +53,8 @@ LOCKS = "portal.locks"
 CONNECTORS = "portal.connectors"
 REDIS = "portal.redis"
 RATE_LIMITS = "portal.rate_limits"
+LINKS = "portal.links"
+KEEPALIVE = "portal.keepalive"
 # Paths that must never read or write the browser session (no cookie, no store access).
 COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
 # Raised by a store that is down: the request gets an empty session and then a 503 (C23).
@@ -135,6 +140,22 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         last_used_resolution=config["LAST_USED_RESOLUTION"],
         refresh_slots=config["REFRESH_CONCURRENCY"],
         refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
+        refreshed=metrics.refresh,
+    )
+    links_ = Links(
+        hasher=vault_,
+        connectors=connectors,
+        public_url=config["PUBLIC_URL"],
+        max_days=config["LINK_MAX_DAYS"],
+    )
+    app.extensions[LINKS] = links_
+    app.extensions[KEEPALIVE] = KeepAlive(
+        broker=app.extensions[BROKER],
+        links=links_,
+        notifier=notifier_,
+        render=lambda name, context: app.jinja_env.get_template(name).render(**context),
+        days=config["KEEPALIVE_DAYS"],
+        contact=config["HELPDESK_CONTACT"] or "",
     )
 
 
@@ -244,6 +265,16 @@ def locks() -> RefreshLocks:
 def connectors() -> dict[str, Connector]:
     """Return this deployment's connectors by id."""
     return cast(dict[str, Connector], current_app.extensions[CONNECTORS])
+
+
+def links() -> Links:
+    """Return this app's helpdesk links (make, find)."""
+    return cast(Links, current_app.extensions[LINKS])
+
+
+def keepalive() -> KeepAlive:
+    """Return this app's keep-alive job and reconnect mail."""
+    return cast(KeepAlive, current_app.extensions[KEEPALIVE])
 
 
 def redis_client() -> redis.Redis | None:

@@ -28,7 +28,6 @@ from app.models import Connection
 from app.models import aware
 from app.models import iso
 from app.models import utcnow
-from app.platform import metrics
 from app.tokens.locks import RefreshLocks
 from app.tokens.refresh_slots import RefreshSlots
 from app.tokens.rows import BY_CODE
@@ -66,7 +65,10 @@ class Broker:
         events: Events = None,
         refresh_slots: int = 4,
         refresh_slot_wait: float = 1.0,
+        refreshed: Callable[[str], None] | None = None,
     ) -> None:
+        # The metrics hook, called with each refresh's result (ok, refused, unavailable, busy).
+        self._refreshed = refreshed or _ignore
         self._events = events  # notify.Notifier.publish: webhooks for connection events
         self._sessions = sessions
         self._engine = engine
@@ -76,7 +78,7 @@ class Broker:
         self._public_url = public_url.rstrip("/")
         self._lock_ttl = lock_ttl
         self._last_used = timedelta(seconds=last_used_resolution)
-        self._slots = RefreshSlots(refresh_slots, refresh_slot_wait)
+        self._slots = RefreshSlots(refresh_slots, refresh_slot_wait, self._refreshed)
         decoy = decoy_cache(identity.settings.client_id)
         self._decoy_kid, self._decoy_sealed = vault.seal(DECOY_ID, decoy)
 
@@ -200,10 +202,10 @@ class Broker:
                     self._open(row), row.home_account_id, scopes, row.authority_tenant, force
                 )
             except TemporarilyUnavailable:
-                metrics.refresh("unavailable")
+                self._refreshed("unavailable")
                 raise
             except RefreshRefused as refused:
-                metrics.refresh("refused")
+                self._refreshed("refused")
                 fresh = self._reread(row.id)
                 if fresh.cache_version != row.cache_version:  # a sibling stored a newer RT
                     row = fresh
@@ -213,7 +215,7 @@ class Broker:
             except ReauthenticationRequired:
                 self._mark_reauthentication(row, RefreshRefused("no_refresh_token"))
                 raise self._reauthenticate(row) from None
-            metrics.refresh("ok")
+            self._refreshed("ok")
             if outcome.cache_blob is not None:
                 self._store_refreshed(row, outcome.cache_blob, used)
             return outcome
@@ -307,3 +309,7 @@ class Broker:
     def _write(self) -> Transaction:
         """Return a context that commits one short write transaction, or answers 503."""
         return Transaction(self._sessions())
+
+
+def _ignore(_result: str) -> None:
+    """Count nothing (no metrics hook was given)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from app.errors import TemporarilyUnavailable
-from app.platform import metrics
 
 
 class RefreshSlots:
@@ -16,7 +16,10 @@ class RefreshSlots:
     # Refresh traffic then holds at most 2 x count threads, never those that probes and cached
     # tokens need.
 
-    def __init__(self, count: int, wait: float = 1.0) -> None:
+    def __init__(
+        self, count: int, wait: float = 1.0, counted: Callable[[str], None] | None = None
+    ) -> None:
+        self._counted = counted or _ignore  # the metrics hook: a refused caller counts as "busy"
         self._slots = threading.BoundedSemaphore(count)  # configuration refuses count < 1
         self._line = threading.BoundedSemaphore(count)
         self._wait = wait
@@ -26,16 +29,20 @@ class RefreshSlots:
         """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once."""
         if not self._slots.acquire(blocking=False):
             if not self._line.acquire(blocking=False):  # the line is full too
-                metrics.refresh("busy")
+                self._counted("busy")
                 raise TemporarilyUnavailable(retry_after=1)
             try:
                 free = self._slots.acquire(timeout=self._wait)
             finally:
                 self._line.release()
             if not free:
-                metrics.refresh("busy")
+                self._counted("busy")
                 raise TemporarilyUnavailable(retry_after=1)
         try:
             yield
         finally:
             self._slots.release()
+
+
+def _ignore(_result: str) -> None:
+    """Count nothing (no metrics hook was given)."""

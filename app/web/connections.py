@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
-from app.helpdesk import links
+from app.helpdesk import link_events
 from app.identity import flows
 from app.identity.entra import SignIn
 from app.models import Connection
@@ -119,7 +119,9 @@ def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturn
         return render_template(
             "connections/other_account.html", expected=expected, result=result, connector=connector
         )
-    return links.completed(purpose, _store(result, connector))  # a helpdesk link's flow is done
+    response = _store(result, connector)
+    link_events.completed(db.session, purpose)  # a helpdesk link's flow is done
+    return response
 
 
 @bp.post("/use-other-account")

@@ -14,7 +14,8 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
-from app.helpdesk import links
+from app.helpdesk import link_events
+from app.helpdesk import link_fields
 from app.identity import flows
 from app.models import Connection
 from app.models import HelpdeskLink
@@ -27,10 +28,10 @@ bp = Blueprint("landing", __name__)
 @bp.get("/l/<path:token>")
 def show(token: str) -> ResponseReturnValue:
     """Say in plain words what the link will do; an unusable link gets the one clear page."""
-    link = links.find_usable(token)
+    link = extensions.links().find_usable(db.session, token)
     if link is None:
         return unusable()
-    links.opened(link)
+    link_events.opened(db.session, link)
     connection = db.session.get(Connection, link.connection_id) if link.connection_id else None
     return render_template(
         "landing/show.html",
@@ -46,14 +47,14 @@ def show(token: str) -> ResponseReturnValue:
 @bp.post("/l/<path:token>")
 def start(token: str) -> ResponseReturnValue:
     """Send the person to Microsoft with the link's login hint; nothing starts for a bad link."""
-    link = links.find_usable(token)
-    if link is None or link.kind not in links.FLOW_KINDS:
+    link = extensions.links().find_usable(db.session, token)
+    if link is None or link.kind not in link_fields.FLOW_KINDS:
         return unusable()
     connector = extensions.connectors().get(link.connector or "")
     if connector is None:
         return unusable()
     purpose = _purpose(link, connector)
-    tenant = link.tenant if links.is_tenant_id(link.tenant) else None
+    tenant = link.tenant if link_fields.is_tenant_id(link.tenant) else None
     flow = extensions.identity().start_flow(
         connector,
         account_type=purpose["account_type"],
@@ -62,7 +63,7 @@ def start(token: str) -> ResponseReturnValue:
         tenant=tenant,
     )
     flows.remember(session, flow, purpose)
-    links.started(link)
+    link_events.started(db.session, link)
     return redirect(flow["auth_uri"], code=303)
 
 
@@ -75,7 +76,7 @@ def unusable() -> ResponseReturnValue:
 def _purpose(link: HelpdeskLink, connector: Connector) -> dict[str, Any]:
     """Return the flow's purpose: a connect flow that remembers the link it came from."""
     purpose: dict[str, Any] = {"purpose": "connect", "connector": connector.id, "link_id": link.id}
-    if link.kind == links.RECONNECT:
+    if link.kind == link_fields.RECONNECT:
         connection = db.session.get(Connection, link.connection_id or "")
         assert connection is not None  # find_usable checked it is live
         purpose |= {

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from app.consent import records
 from app.diagnosis import explain
 from app.errors import EntraError
-from app.helpdesk import links
+from app.helpdesk import link_events
 from app.platform.extensions import db
 from app.web import accounts
 from app.web.connectors import all_connectors
@@ -37,9 +37,10 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
         connector=connector.name if connector else None,
         account_type=purpose.get("account_type"),
     )
-    links.failed(purpose, found, error)  # the user lookup and the helpdesk link show it
-    details = support_block(error, connector=connector.name if connector else None)
     user = accounts.current_user()
+    person = user["username"] if user else None
+    link_events.failed(db.session, purpose, found, error, person)  # the lookup and link show it
+    details = support_block(error, connector=connector.name if connector else None)
     # After an approval, a second "ask your admin" would be a loop: explain instead (C15).
     after_approval = purpose.get("after_approval")
     ask = found.route == "admin_approval" and not after_approval and connector is not None

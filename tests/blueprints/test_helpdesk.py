@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app.consent import records
-from app.helpdesk import links
+from app.helpdesk import link_fields
 from app.identity import roles
 from app.identity.flows import FLOWS_KEY
 from app.models import AuditEvent
 from app.models import HelpdeskLink
 from app.models import utcnow
+from app.platform import extensions
 from app.platform.extensions import db
 from app.web import held
 
@@ -289,7 +290,8 @@ def test_shareable_aadsts_pages_need_no_sign_in(client: Any) -> None:
 def fabrikam_link(app: Flask) -> str:
     """Return the id of a link that Fabrikam's own helpdesk (its app role) made."""
     with app.app_context():
-        made = links.create(
+        made = extensions.links().create(
+            db.session,
             kind="authenticate",
             created_by="helpdesk@fabrikam.test",
             tenant_id=FABRIKAM,
@@ -403,8 +405,9 @@ def test_link_form_refuses_a_lifetime_that_is_not_a_number(
     with app.app_context():
         assert db.session.scalars(select(HelpdeskLink)).first() is None
         for value in (math.nan, math.inf):
-            with pytest.raises(links.LinkRefused, match="number of days"):
-                links.create(
+            with pytest.raises(link_fields.LinkRefused, match="number of days"):
+                extensions.links().create(
+                    db.session,
                     kind="authenticate",
                     created_by="cli:test",
                     tenant_id=None,

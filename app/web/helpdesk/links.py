@@ -20,6 +20,8 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.diagnosis import paste
+from app.helpdesk import link_events
+from app.helpdesk import link_fields
 from app.helpdesk import links
 from app.identity import roles
 from app.models import HelpdeskLink
@@ -89,9 +91,9 @@ def index() -> ResponseReturnValue:
     """Show the link form, the newest links and the user lookup."""
     return render_template(
         "helpdesk/index.html",
-        links=links.recent(scope()),
+        links=links.recent(db.session, scope()),
         status=links.status,
-        kinds=links.KINDS,
+        kinds=link_fields.KINDS,
         connectors=_connectors(),
         max_days=current_app.config["LINK_MAX_DAYS"],
         form=request.args,
@@ -103,7 +105,8 @@ def create_link() -> ResponseReturnValue:
     """Create a sharing link and show it once."""
     form = request.form
     try:
-        made = links.create(
+        made = extensions.links().create(
+            db.session,
             kind=form.get("kind", ""),
             created_by=staff(),
             tenant_id=staff_tenant(),
@@ -118,7 +121,7 @@ def create_link() -> ResponseReturnValue:
             multi_use=form.get("multi_use") == "on",
             note=form.get("note"),
         )
-    except links.LinkRefused as refused:
+    except link_fields.LinkRefused as refused:
         flash(f"The link was not created: {refused}")
         return redirect(url_for("helpdesk.index"), code=303)
     return reveal(made)
@@ -139,8 +142,8 @@ def show_link(link_id: str) -> ResponseReturnValue:
         "helpdesk/link.html",
         link=link,
         status=links.status(link),
-        events=links.events(link),
-        kinds=links.KINDS,
+        events=link_events.events(db.session, link),
+        kinds=link_fields.KINDS,
         connector=_connectors().get(link.connector or ""),
         url=url,
         qr=segno.make(url, error="m").svg_data_uri(scale=5, border=2) if url else None,
@@ -152,7 +155,7 @@ def show_link(link_id: str) -> ResponseReturnValue:
 def revoke_link(link_id: str) -> ResponseReturnValue:
     """Revoke a link."""
     link = _link(link_id)
-    links.revoke(link, staff())
+    links.revoke(db.session, link, staff())
     flash("The link was revoked. Whoever opens it now is told to contact the helpdesk.")
     return redirect(url_for("helpdesk.show_link", link_id=link.id), code=303)
 
@@ -164,14 +167,16 @@ def troubleshoot() -> ResponseReturnValue:
     parsed = paste.parse_error_text(text) if text.strip() else None
     found = parsed.diagnose() if parsed is not None and parsed.found else None
     if parsed is not None:
-        links.audit(staff(), "helpdesk.troubleshoot", found.aadsts if found else "-")
+        link_events.audit(
+            db.session, staff(), "helpdesk.troubleshoot", found.aadsts if found else "-"
+        )
         db.session.commit()
     return render_template("helpdesk/troubleshoot.html", text=text, parsed=parsed, diagnosis=found)
 
 
 def _link(link_id: str) -> HelpdeskLink:
     """Return a link by id, or answer 404 when there is none in this helpdesk's scope."""
-    link = links.visible(link_id, scope())
+    link = links.visible(db.session, link_id, scope())
     if link is None:
         abort(404)
     return link
@@ -180,11 +185,11 @@ def _link(link_id: str) -> HelpdeskLink:
 def _days(value: str | None) -> float:
     """Return the form's lifetime in days (7 when empty); nan and inf are not a lifetime."""
     try:
-        days = float(value) if value else links.DEFAULT_DAYS
+        days = float(value) if value else link_fields.DEFAULT_DAYS
     except ValueError:
         days = math.nan
     if not math.isfinite(days):
-        raise links.LinkRefused("The lifetime must be a number of days.")
+        raise link_fields.LinkRefused("The lifetime must be a number of days.")
     return days
 
 
@@ -203,10 +208,10 @@ def _mail(link: HelpdeskLink, url: str) -> dict[str, str]:
         contact=current_app.config.get("HELPDESK_CONTACT") or "",
     ).strip()
     subject = {
-        links.AUTHENTICATE: "Connect your data tool",
-        links.RECONNECT: "Reconnect your data tool",
-        links.ADMIN_CONSENT: "Admin consent needed for the Connector Consent Portal",
-        links.CONSENT_REQUEST: "Your consent request",
+        link_fields.AUTHENTICATE: "Connect your data tool",
+        link_fields.RECONNECT: "Reconnect your data tool",
+        link_fields.ADMIN_CONSENT: "Admin consent needed for the Connector Consent Portal",
+        link_fields.CONSENT_REQUEST: "Your consent request",
     }[link.kind]
     to = link.login_hint or ""
     mailto = f"mailto:{quote(to, safe='@')}?subject={quote(subject)}&body={quote(body)}"

@@ -22,6 +22,8 @@ from app.diagnosis import explain
 from app.errors import PortalError
 from app.errors import ReauthenticationRequired
 from app.helpdesk import keepalive
+from app.helpdesk import link_events
+from app.helpdesk import link_fields
 from app.helpdesk import links
 from app.helpdesk import probes
 from app.identity import roles
@@ -57,7 +59,7 @@ def lookup() -> ResponseReturnValue:
     tenants = scope()
     people = _people(query, tenants) if query else []
     if query:
-        links.audit(staff(), "helpdesk.lookup", query, found=str(len(people)))
+        link_events.audit(db.session, staff(), "helpdesk.lookup", query, found=str(len(people)))
         db.session.commit()
     return render_template(
         "helpdesk/users.html",
@@ -95,7 +97,9 @@ def test_connection(connection_id: str) -> ResponseReturnValue:
             timeout=float(current_app.config["HTTP_TIMEOUT"]),
         )
     outcome = "ok" if calls and all(c.ok for c in calls) else "failed"
-    links.audit(staff(), "helpdesk.test_connection", connection.id, outcome=outcome)
+    link_events.audit(
+        db.session, staff(), "helpdesk.test_connection", connection.id, outcome=outcome
+    )
     db.session.commit()
     db.session.refresh(connection)
     return render_template(
@@ -114,17 +118,18 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     """Create a reconnect link for the connection and e-mail it to its owner if SMTP is set."""
     connection = _connection(connection_id)
     try:
-        made = links.create(
-            kind=links.RECONNECT,
+        made = extensions.links().create(
+            db.session,
+            kind=link_fields.RECONNECT,
             created_by=staff(),
             tenant_id=staff_tenant(),
             scope=scope(),
             connection_id=connection.id,
         )
-    except links.LinkRefused as refused:
+    except link_fields.LinkRefused as refused:
         flash(f"The link was not created: {refused}")
         return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
-    if keepalive.send_reconnect_mail(connection, made.url):
+    if extensions.keepalive().send_reconnect_mail(db.session, connection, made.url):
         flash(f"A reconnect link was e-mailed to {connection.username}.")
     else:
         flash("E-mail is not configured: copy the link below and send it to the person.")
@@ -157,7 +162,7 @@ def _person(username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
         "connections": [_health(c) for c in connections],
         "requests": _consent_requests(username, tenants),
         "failures": _failures(username),
-        "links": links.for_person(username, tenants),
+        "links": links.for_person(db.session, username, tenants),
     }
 
 
