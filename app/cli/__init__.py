@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from flask import Flask
 
+from app.cli.consent import deliver_command
+from app.cli.consent import expire_requests_command
 from app.cli.helpdesk import jobs_group
 from app.cli.helpdesk import links_group
 from app.cli.keys import keys_group
-from app.consent.jobs import deliver_command
-from app.consent.jobs import expire_requests_command
 from app.platform import instance
 
 ROOT = Path(__file__).resolve().parents[2]
