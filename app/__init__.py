@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
-from flask import Flask
-
-from app import cli
-from app import web
-from app.platform import config
-from app.platform import extensions
-from app.platform import instance
-from app.platform import logs
-from app.platform import security
 from app.version import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from flask import Flask
+
 __all__ = ["__version__", "create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the portal from settings, services, blueprints and commands."""
-    app = Flask(
-        __name__,
-        instance_path=instance.path(test_config),
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-    )
-    config.load(app, test_config)
-    logs.init_app(app)
-    extensions.init_app(app)
-    security.init_app(app)
-    web.register(app)
-    cli.register(app)
-    return app
+    """Build the portal (see app/factory.py); importing a domain module alone loads no Flask."""
+    from app import factory  # deferred: `import app.tokens.vault` must not pull in Flask
+
+    return factory.create_app(test_config)
