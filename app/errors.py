@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
-
-AADSTS = re.compile(r"AADSTS(\d+)")
-TRACE_ID = re.compile(r"Trace ID:\s*([0-9a-fA-F-]{8,64})")
-CORRELATION_ID = re.compile(r"Correlation ID:\s*([0-9a-fA-F-]{8,64})")
 
 
 class ConfigError(RuntimeError):
@@ -119,27 +114,6 @@ class EntraError(PortalError):
     def aadsts(self) -> int | None:
         """Return the first AADSTS number, if Entra gave one."""
         return self.codes[0] if self.codes else None
-
-    @classmethod
-    def from_response(
-        cls, response: Mapping[str, Any], *, details: Mapping[str, str] | None = None
-    ) -> EntraError:
-        """Build from a redirect query or a token-endpoint error body."""
-        description = str(response.get("error_description") or "")
-        codes = _codes(response.get("error_codes"), description)
-        trace = response.get("trace_id") or _first(TRACE_ID, description)
-        correlation = response.get("correlation_id") or _first(CORRELATION_ID, description)
-        return cls(
-            str(response.get("error") or "unknown_error"),
-            description,
-            codes=codes,
-            subcode=_str_or_none(response.get("error_subcode")),
-            suberror=_str_or_none(response.get("suberror")),
-            trace_id=_str_or_none(trace),
-            correlation_id=_str_or_none(correlation),
-            admin_consent=str(response.get("admin_consent", "")).lower() == "true",
-            details=details,
-        )
 
 
 class AccountTypeNotSupported(PortalError):
@@ -255,24 +229,77 @@ class ConnectionDamaged(PortalError):
     message = "This connection's stored credentials cannot be read. Reconnect it."
 
 
-def _codes(raw: Any, description: str) -> tuple[int, ...]:
-    """Return AADSTS numbers from error_codes, else from the description text."""
-    if isinstance(raw, list | tuple):
-        out = tuple(int(c) for c in raw if isinstance(c, int) or str(c).isdigit())
-        if out:
-            return out
-    return tuple(int(m) for m in AADSTS.findall(description)[:1])
+class NotFound(PortalError):
+    """Nothing here for this visitor: unknown, out of their scope or not theirs, all alike."""
+
+    status = 404
+    code = "not_found"
+    title = "Page not found"
+    message = "There is nothing here. Check the link, or start from the connectors."
 
 
-def _first(pattern: re.Pattern[str], text: str) -> str | None:
-    """Return the first group of pattern in text, if any."""
-    match = pattern.search(text)
-    return match.group(1) if match else None
+class Forbidden(PortalError):
+    """The visitor may not do this, or the form came from another site."""
+
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+    message = (
+        "You don't have access to this page, or the form came from another site or expired. "
+        "Go back, reload the page and try again."
+    )
 
 
-def _str_or_none(value: Any) -> str | None:
-    """Return value as a string, or None when empty."""
-    return str(value) if value not in (None, "") else None
+class Unauthorized(PortalError):
+    """A machine endpoint's bearer token is missing or wrong."""
+
+    status = 401
+    code = "invalid_token"
+    title = "Not signed in"
+    message = "Send the endpoint's token: Authorization: Bearer <token>."
+
+    def http_headers(self) -> dict[str, str]:
+        """Return the RFC 6750 challenge."""
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class AlreadyDecided(PortalError):
+    """An admin acted on a consent request that another decision settled first."""
+
+    status = 409
+    code = "already_decided"
+    title = "Already decided"
+    message = "This request was already decided. Open it to see the decision."
+
+
+class NoAdministrator(PortalError):
+    """A personal Microsoft account asked for admin consent: there is nobody to ask."""
+
+    status = 400
+    code = "no_administrator"
+    title = "There is no administrator to ask"
+    message = "Personal Microsoft accounts have no administrator to ask."
+
+
+class ConsentNotVerified(PortalError):
+    """An admin-consent answer without a state this session stored: nothing is recorded (C13)."""
+
+    status = 400
+    code = "admin_consent_not_verified"
+    title = "This consent answer could not be verified"
+    message = (
+        "The answer from Microsoft's admin consent page does not belong to a Grant for "
+        "organization or Approve started in this browser, so nothing was recorded. Start again "
+        "from the admin console."
+    )
+
+
+class LinkRefused(ValueError):
+    """A link cannot be created as asked; the message says why, for the form or the CLI."""
+
+
+class GraphUnavailable(Exception):
+    """Graph did not answer, or refused the admin's token (tenant readiness)."""
 
 
 class UnknownKey(ConnectionDamaged):

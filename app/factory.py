@@ -14,7 +14,9 @@ from app.platform import config
 from app.platform import extensions
 from app.platform import instance
 from app.platform import logs
+from app.platform import metrics
 from app.platform import security
+from app.web import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +33,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     extensions.init_app(app)
     security.init_app(app)
+    metrics.init_app(app)
     web.register(app)
+    app.before_request(accounts.end_old_sign_in)
+    app.context_processor(web.page_globals)
     cli.register(app)
     return app

@@ -1,4 +1,4 @@
-"""Scheduled consent jobs: expire old requests (and tell their requesters), send deliveries."""
+"""Scheduled consent jobs: expire old requests and tell their requesters."""
 
 from __future__ import annotations
 
@@ -22,21 +22,8 @@ def expire_requests(
     """Expire every pending request past its date, queue the mails and webhooks; commit."""
     expired = records.expire_due(db, now=now)
     for found in expired:
-        people = records.requesters(db, found.id)
-        name = (
-            connectors[found.connector].name if found.connector in connectors else found.connector
-        )
-        mails = notices.to_requesters(public_url, found, name, [p.username for p in people])
-        data = {
-            "id": found.id,
-            "tenant_id": found.tenant_id,
-            "connector": found.connector,
-            "status": found.status,
-            "url": notices.status_url(public_url, found),
-            "requesters": [p.username for p in people],
-        }
-        notifier.queue(db, "consent_request.expired", data, mails)
-        for person in people:
-            person.notified_at = found.decided_at
+        known = connectors.get(found.connector)
+        name = known.name if known else found.connector
+        notices.tell_requesters(db, notifier, public_url, found, name)
     db.commit()
     return len(expired)

@@ -1,14 +1,18 @@
-"""The e-mails about consent requests, in plain text and HTML with absolute links; Flask-free."""
+"""What a consent request tells people: mails in text and HTML, and the one webhook payload."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
+from app.consent import records
 from app.consent.records import STATUS_LABELS
 from app.models import APPROVED
+from app.models import DB
 from app.models import DENIED
 from app.models import ConsentRequest
+from app.notify.deliveries import Notifier
 from app.notify.senders import Mail
 
 PORTAL = "Connector Consent Portal"
@@ -82,3 +86,45 @@ def to_requesters(
         ]
         link, label = status_url(public_url, request), "View the request"
     return [_mail(to, subject, lines, link, label) for to in requesters]
+
+
+def payload(db: DB, found: ConsentRequest, public_url: str) -> dict[str, Any]:
+    """Return a request as webhook data, the same for every event (no justifications)."""
+    return {
+        "id": found.id,
+        "tenant_id": found.tenant_id,
+        "connector": found.connector,
+        "scopes": found.scopes.split(),
+        "status": found.status,
+        "url": status_url(public_url, found),
+        "decided_by": found.decided_by,
+        "reason": found.reason,
+        "requesters": [r.username for r in records.requesters(db, found.id)],
+    }
+
+
+def announce_new(
+    db: DB,
+    notifier: Notifier,
+    public_url: str,
+    found: ConsentRequest,
+    connector: str,
+    requester: str,
+    justification: str,
+) -> None:
+    """Queue the created event and the mails to the tenant's known admins (the caller commits)."""
+    admins = records.known_admins(db, found.tenant_id)
+    mails = to_admins(public_url, found, connector, requester, justification, admins)
+    notifier.queue(db, "consent_request.created", payload(db, found, public_url), mails)
+
+
+def tell_requesters(
+    db: DB, notifier: Notifier, public_url: str, found: ConsentRequest, connector: str
+) -> None:
+    """Queue the event and the requesters' mails for a decided or expired request."""
+    people = records.requesters(db, found.id)
+    mails = to_requesters(public_url, found, connector, [p.username for p in people])
+    event = f"consent_request.{found.status}"  # approved, denied or expired
+    notifier.queue(db, event, payload(db, found, public_url), mails)
+    for person in people:
+        person.notified_at = found.decided_at

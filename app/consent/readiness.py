@@ -13,6 +13,7 @@ import requests
 
 from app.connectors import GRAPH
 from app.connectors import Connector
+from app.errors import GraphUnavailable
 
 # The delegated Graph permissions the readiness check reads with (admin-only, work accounts).
 SCOPES = (
@@ -30,10 +31,6 @@ POLICY_NAMES = {
     "microsoft-user-default-low": ("Verified publishers, selected permissions", False),
     "microsoft-user-default-recommended": ("Let Microsoft manage your consent settings", False),
 }
-
-
-class GraphUnavailable(Exception):
-    """Graph did not answer, or refused the admin's token."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import AlreadyDecided
+from app.errors import NotFound
 from app.models import APPROVED
 from app.models import DB
 from app.models import DENIED
@@ -223,3 +225,21 @@ def known_admins(db: DB, tenant_id: str) -> list[str]:
 def audit(actor: str, action: str, target: str, **detail: Any) -> AuditEvent:
     """Return an audit event row for a consent decision."""
     return AuditEvent(at=utcnow(), actor=actor[:320], action=action, target=target, detail=detail)
+
+
+def own_pending(db: DB, request_id: str, tenant_id: str) -> ConsentRequest:
+    """Return a pending request of this tenant; NotFound for any other, AlreadyDecided if closed."""
+    found = db.get(ConsentRequest, request_id) if len(request_id) <= 36 else None
+    if found is None or found.tenant_id != tenant_id:
+        raise NotFound()
+    if found.status != PENDING:
+        raise AlreadyDecided()
+    return found
+
+
+def approved(db: DB, request_id: str) -> ConsentRequest:
+    """Return an approved request (its Try again page), or raise NotFound."""
+    found = db.get(ConsentRequest, request_id) if len(request_id) <= 36 else None
+    if found is None or found.status != APPROVED:
+        raise NotFound()
+    return found

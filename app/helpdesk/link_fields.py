@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.connectors import Connector
+from app.errors import LinkRefused
 from app.identity import roles
 from app.models import DB
 from app.models import REVOKED
@@ -31,10 +32,6 @@ DEFAULT_DAYS = 7
 GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
 DURATION = re.compile(r"(\d{1,4})\s*([dhw]?)")
-
-
-class LinkRefused(ValueError):
-    """A link cannot be created as asked; the message says why, for the form or the CLI."""
 
 
 def parse_days(text: str) -> float:

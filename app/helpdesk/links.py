@@ -11,6 +11,7 @@ from sqlalchemy import Select
 from sqlalchemy import select
 
 from app.connectors import Connector
+from app.errors import LinkRefused
 from app.helpdesk import link_events
 from app.helpdesk import link_fields
 from app.helpdesk.link_fields import ADMIN_CONSENT
@@ -18,7 +19,6 @@ from app.helpdesk.link_fields import DEFAULT_DAYS
 from app.helpdesk.link_fields import FLOW_KINDS
 from app.helpdesk.link_fields import KINDS
 from app.helpdesk.link_fields import RECONNECT
-from app.helpdesk.link_fields import LinkRefused
 from app.identity import roles
 from app.models import DB
 from app.models import REVOKED

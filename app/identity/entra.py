@@ -17,7 +17,6 @@ import requests
 
 from app.connectors import Connector
 from app.connectors import authority_tenant as default_authority_tenant
-from app.errors import EntraError
 from app.errors import IdentityUnavailable
 from app.errors import PortalError
 from app.errors import ReauthenticationRequired
@@ -29,6 +28,7 @@ from app.identity import msal_logs
 from app.identity import outcomes
 from app.identity import signins
 from app.identity import transport
+from app.identity.entra_errors import entra_error
 from app.identity.id_tokens import check_tenant
 from app.identity.outcomes import RefreshRefused
 from app.identity.outcomes import TokenOutcome
@@ -162,12 +162,12 @@ class Identity:
         authority = str(flow.get(AUTHORITY_KEY) or "organizations")
         details = {"connector": str(flow.get(CONNECTOR_KEY) or "")}
         if response.get("error"):  # checked before "code": both together is an error (C6)
-            raise EntraError.from_response(response, details=details)
+            raise entra_error(response, details=details)
         scopes = list(flow.get(SCOPES_KEY) or [])
         cache = msal.SerializableTokenCache()
         result = self._redeem(authority, cache, flow, response, scopes)
         if "error" in result:
-            raise EntraError.from_response(result, details=details)
+            raise entra_error(result, details=details)
         claims = self.validate_id_token(str(result.get("id_token") or ""), authority)
         return signins.sign_in(result, claims, flow, authority, cache)
 

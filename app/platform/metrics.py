@@ -1,6 +1,7 @@
 """Prometheus metrics, safe under gunicorn's many workers (PROMETHEUS_MULTIPROC_DIR).
 
-Other modules increment the counters below; `/metrics` (app/blueprints/health.py) renders them.
+The domain reports through hooks wired in app/platform/extensions.py; `/metrics` (app/web/health.py)
+renders them.
 Under gunicorn, gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this
 module, so every worker writes its samples to files there and a scrape sums them.
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
+from flask import Flask
 from flask import Response
 from flask import g
 from flask import request
@@ -119,6 +121,12 @@ class _Default(Collector):
     def collect(self) -> Iterator[Any]:
         """Yield the default registry's metrics."""
         yield from REGISTRY.collect()
+
+
+def init_app(app: Flask) -> None:
+    """Count and time every request of the app."""
+    app.before_request(start_timer)
+    app.after_request(count_request)
 
 
 def start_timer() -> None:

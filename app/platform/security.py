@@ -7,11 +7,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from flask import Response
-from flask import abort
 from flask import current_app
 from flask import g
 from flask import request
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.errors import Forbidden
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -37,7 +38,7 @@ def _start_request() -> None:
         origin = request.headers.get("Origin")
         # Browsers send Origin on every POST; a foreign one is a cross-site forgery (C22).
         if origin and origin != "null" and origin != public_origin():
-            abort(403)
+            raise Forbidden()
 
 
 def public_origin() -> str:

@@ -1,30 +1,42 @@
-"""Who is signed in to the portal: the session's account and the login_required guard."""
+"""What every area's views share: the signed-in account, login_required(role=...), lookups."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 from typing import TypeVar
 from typing import cast
+from typing import overload
 
 from flask import current_app
 from flask import redirect
 from flask import request
 from flask import session
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
+from app.connectors import Connector
 from app.consent import records
+from app.errors import Forbidden
+from app.errors import NotFound
+from app.helpdesk.links import NewLink
 from app.identity import flows
 from app.identity import roles
-from app.identity.entra import SignIn
+from app.identity.signins import SignIn
+from app.platform import extensions
+from app.platform.extensions import csrf
 from app.platform.extensions import session_factory
+from app.web import held
 
+log = logging.getLogger(__name__)
 # Keys of live sessions keep their names across module moves: a deploy signs nobody out.
 USER_KEY = "app.accounts.user"
 RENEW_KEY = "app.accounts.renew"
+ROLES = ("admin", "helpdesk")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -42,16 +54,108 @@ def end_old_sign_in() -> None:
         renew_session_id()
 
 
-def login_required(view: F) -> F:
-    """Send anonymous visitors to Sign in and bring them back afterwards."""
+@overload
+def login_required(view: F) -> F: ...
+@overload
+def login_required(*, role: str) -> Callable[[F], F]: ...
+def login_required(view: F | None = None, *, role: str | None = None) -> Any:
+    """Send anonymous visitors to Sign in; with a role, answer everyone else 403 (logged, C21).
 
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if current_user() is None:
-            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
+    A role's views check the CSRF token only after the role, so that a forged POST by someone
+    without the role is refused as such; their blueprints are exempt from the global check.
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
 
-    return cast(F, wrapped)
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None and (role is None or request.method == "GET"):
+                return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+            if role is not None:
+                _require(role, user)
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    csrf.protect()
+            return view(*args, **kwargs)
+
+        return cast(F, wrapped)
+
+    return decorate(view) if view is not None else decorate
+
+
+def _require(role: str, user: Mapping[str, Any] | None) -> None:
+    """Refuse with 403 an account that does not hold the role, and log the attempt."""
+    config = current_app.config
+    if role == "admin":
+        held = bool(roles.admin_basis(user, config["ADMIN_USERS"]))
+    else:
+        held = roles.is_helpdesk(user, config["HELPDESK_USERS"])
+    if not held:
+        who = (user or {}).get("username") or "anonymous"
+        log.warning(
+            "security: %s-only %s %s refused for %s", role, request.method, request.path[:100], who
+        )
+        raise Forbidden()
+
+
+def admin_user() -> dict[str, Any]:
+    """Return the signed-in admin (views behind login_required(role="admin"))."""
+    user = current_user()
+    _require("admin", user)
+    assert user is not None
+    return user
+
+
+def helpdesk_scope() -> frozenset[str] | None:
+    """Return the tenants the signed-in helpdesk member may see and act on (None: every one)."""
+    found = roles.helpdesk_scope(current_user(), current_app.config["HELPDESK_USERS"])
+    if found == frozenset():
+        raise Forbidden()  # the role check let nobody else in; "no tenant" is never "every tenant"
+    return found
+
+
+def staff() -> str:
+    """Return the signed-in staff member's username (views behind a role)."""
+    user = current_user()
+    assert user is not None
+    return str(user["username"])
+
+
+def staff_tenant() -> str:
+    """Return the signed-in staff member's tenant id (the tenant of the links they make)."""
+    user = current_user()
+    assert user is not None
+    return str(user["tenant_id"])
+
+
+def reveal_link(made: NewLink) -> ResponseReturnValue:
+    """Remember a new link's URL, sealed, for one showing, and go to its page."""
+    held.keep_for_reveal(session, made.link.id, made.url, kind="link")
+    return redirect(url_for("helpdesk.show_link", link_id=made.link.id), code=303)
+
+
+def is_helpdesk() -> bool:
+    """Tell whether the signed-in account is the portal's helpdesk (for the menu)."""
+    return roles.is_helpdesk(current_user(), current_app.config["HELPDESK_USERS"])
+
+
+def is_admin() -> bool:
+    """Tell whether the signed-in account administers its tenant here (for the menu)."""
+    return bool(roles.admin_basis(current_user(), current_app.config["ADMIN_USERS"]))
+
+
+def all_connectors() -> dict[str, Connector]:
+    """Return this deployment's connectors, by id."""
+    return dict(extensions.connectors())
+
+
+def find(connector_id: str) -> Connector:
+    """Return the connector with this id, or answer 404."""
+    connector = all_connectors().get(connector_id)
+    if connector is None:
+        raise NotFound()
+    return connector
 
 
 def sign_in_as(result: SignIn) -> None:
@@ -70,16 +174,9 @@ def sign_in_as(result: SignIn) -> None:
         "roles": list(result.roles),
         "signed_in_at": int(time.time()),
     }
-    _note_admin(result)
-
-
-def _note_admin(result: SignIn) -> None:
-    """Remember a tenant's administrator, so its new consent requests reach them by e-mail."""
-    configured = current_app.config.get("ADMIN_USERS") or ()
-    if not roles.admin_basis(session[USER_KEY], configured):
-        return
-    with session_factory() as db, db.begin():
-        records.remember_admin(db, result.tenant_id, result.username)
+    if is_admin():  # remembered, so the tenant's new consent requests reach them by e-mail
+        with session_factory() as db, db.begin():
+            records.remember_admin(db, result.tenant_id, result.username)
 
 
 def renew_session_id() -> None:

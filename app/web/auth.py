@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,27 +15,18 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import SIGN_IN
+from app.errors import ConsentNotVerified
 from app.errors import EntraError
 from app.errors import SignInExpired
 from app.identity import flows
-from app.identity.entra import SignIn
+from app.identity.signins import SignIn
 from app.platform import extensions
 from app.platform import metrics
 from app.web import accounts
-from app.web import connections
-from app.web import consent
-from app.web import outcomes
-from app.web.admin import grant
-from app.web.admin import readiness
+from app.web import finishers
 from app.web.urls import local_path
 
 bp = Blueprint("auth", __name__)
-# What finishes a successful flow, by the purpose stored with it (connect is the default).
-FINISHERS: dict[str, Callable[[SignIn, Mapping[str, Any]], ResponseReturnValue]] = {
-    "consent_request": consent.finish_sign_in,
-    "admin_consent_confirm": grant.confirmed,
-    "readiness": readiness.finish,
-}
 
 
 @bp.get("/sign-in")
@@ -64,23 +54,30 @@ def callback() -> ResponseReturnValue:
     flow, purpose = flows.take(session, query.get("state"), current_app.config["FLOW_TTL"])
     if flow is None:
         if "admin_consent" in query or "tenant" in query:  # a forged or stale consent (C13)
-            raise grant.ConsentNotVerified()
+            raise ConsentNotVerified()
         raise SignInExpired()
-    if purpose.get("purpose") == "admin_consent":  # /adminconsent answers without a code
-        return grant.returned(query, purpose)
+    areas = finishers.of_app()
+    returned = areas.returned.get(str(purpose.get("purpose")))
+    if returned is not None:  # /adminconsent answers without a code
+        return returned(query, purpose)
     try:
         result = extensions.identity().finish_flow(flow, query)
     except EntraError as error:  # Entra said no: turn it into the next step for someone
         metrics.flow_finished(error.aadsts)
-        return outcomes.failed(error, purpose)
+        assert areas.failed is not None
+        return areas.failed(error, purpose)
     metrics.flow_finished()
-    if purpose.get("purpose") == "sign_in":
-        accounts.sign_in_as(result)
-        return redirect(local_path(purpose.get("next"), url_for("connectors.index")), code=303)
-    finisher = FINISHERS.get(str(purpose.get("purpose")))
-    if finisher is not None:
-        return finisher(result, purpose)
-    return connections.finish_connect(result, purpose)
+    finish = areas.finished.get(str(purpose.get("purpose")), areas.finished["connect"])
+    return finish(result, purpose)
+
+
+def _signed_in(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Sign the person in to the portal and go where they were heading."""
+    accounts.sign_in_as(result)
+    return redirect(local_path(purpose.get("next"), url_for("connectors.index")), code=303)
+
+
+FINISHERS = {"sign_in": _signed_in}
 
 
 @bp.post("/sign-out")

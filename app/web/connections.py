@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
-from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -16,23 +15,25 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
+from app.errors import NotFound
 from app.helpdesk import link_events
 from app.identity import flows
-from app.identity.entra import SignIn
+from app.identity.signins import SignIn
 from app.models import Connection
 from app.platform import extensions
 from app.platform.extensions import db
 from app.web import accounts
 from app.web import held
 from app.web import inventory
-from app.web.connectors import all_connectors
-from app.web.connectors import find
+from app.web.accounts import all_connectors
+from app.web.accounts import find
+from app.web.accounts import login_required
 
 bp = Blueprint("connections", __name__, url_prefix="/connections")
 
 
 @bp.get("")
-@accounts.login_required
+@login_required
 def index() -> ResponseReturnValue:
     """List the signed-in account's connections."""
     user = accounts.current_user()
@@ -42,7 +43,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/<connection_id>/code")
-@accounts.login_required
+@login_required
 def code(connection_id: str) -> ResponseReturnValue:
     """Show a new connection code once; a reload shows it no more."""
     connection = _mine(connection_id)
@@ -57,7 +58,7 @@ def code(connection_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<connection_id>/regenerate")
-@accounts.login_required
+@login_required
 def regenerate(connection_id: str) -> ResponseReturnValue:
     """Replace the connection code; the old one stops working at once."""
     connection = _mine(connection_id)
@@ -67,7 +68,7 @@ def regenerate(connection_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<connection_id>/revoke")
-@accounts.login_required
+@login_required
 def revoke(connection_id: str) -> ResponseReturnValue:
     """Revoke the connection: its code stops working and its tokens are erased."""
     connection = _mine(connection_id)
@@ -124,6 +125,9 @@ def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturn
     return response
 
 
+FINISHERS = {"connect": finish_connect}
+
+
 @bp.post("/use-other-account")
 def use_other_account() -> ResponseReturnValue:
     """Keep the account the person actually signed in with, as its own connection."""
@@ -160,7 +164,7 @@ def _mine(connection_id: str) -> Connection:
     """Return the signed-in account's connection or answer 404."""
     connection = inventory.owned(accounts.current_user(), connection_id)
     if connection is None:
-        abort(404)
+        raise NotFound()
     return connection
 
 
@@ -168,7 +172,7 @@ def _existing(connection_id: str) -> Connection:
     """Return a connection that can be reconnected, or answer 404."""
     connection = db.session.get(Connection, connection_id) if len(connection_id) <= 64 else None
     if connection is None or connection.status == "revoked":
-        abort(404)
+        raise NotFound()
     return connection
 
 

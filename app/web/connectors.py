@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import abort
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -16,22 +15,11 @@ from app.identity import flows
 from app.platform import extensions
 from app.web import accounts
 from app.web import inventory
+from app.web.accounts import all_connectors
+from app.web.accounts import find
 
 bp = Blueprint("connectors", __name__)
 ACCOUNT_TYPES = {"work": "Work or school account", "personal": "Personal Microsoft account"}
-
-
-def all_connectors() -> dict[str, Connector]:
-    """Return this deployment's connectors, by id."""
-    return dict(extensions.connectors())
-
-
-def find(connector_id: str) -> Connector:
-    """Return the connector with this id or answer 404."""
-    connector = all_connectors().get(connector_id)
-    if connector is None:
-        abort(404)
-    return connector
 
 
 @bp.get("/")

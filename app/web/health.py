@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
 
 from flask import Blueprint
-from flask import abort
 from flask import current_app
 from flask import request
 from flask.typing import ResponseReturnValue
@@ -21,6 +20,7 @@ from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy import text
 
+from app.errors import Unauthorized
 from app.models import Base
 from app.platform import extensions
 from app.platform import metrics
@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 1.5  # each check, and the whole probe: a probe answers in under two seconds
 # Checks run side by side so that one slow store cannot make the probe itself time out.
 _checks = ThreadPoolExecutor(max_workers=6, thread_name_prefix="readyz")
-
-# Every request of the app is counted, not only this blueprint's.
-bp.before_app_request(metrics.start_timer)
-bp.after_app_request(metrics.count_request)
 
 
 @bp.get("/healthz")
@@ -97,7 +93,7 @@ def prometheus() -> ResponseReturnValue:
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
-            abort(401)
+            raise Unauthorized()
     engine = extensions.db.engine
     return metrics.render([metrics.ConsentRequestsCollector(lambda: _consent_counts(engine))])
 

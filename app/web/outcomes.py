@@ -6,18 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
-from flask import abort
 from flask import render_template
 from flask.typing import ResponseReturnValue
 
 from app.consent import records
 from app.diagnosis import explain
 from app.errors import EntraError
+from app.errors import NotFound
 from app.helpdesk import link_events
 from app.platform.extensions import db
 from app.web import accounts
-from app.web.connectors import all_connectors
-from app.web.presenters import support_block
+from app.web.accounts import all_connectors
+from app.web.errors import support_block
 
 bp = Blueprint("outcomes", __name__)
 # Flows an admin runs for the portal itself: never answered with "ask your admin".
@@ -59,11 +59,14 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
     return page, 403 if ask else 400
 
 
+FAILURE = failed  # what every failed flow shows, whoever started it
+
+
 @bp.get("/help/aadsts/<int:code>")
 def aadsts(code: int) -> ResponseReturnValue:
     """Show the diagnosis for one AADSTS code, for sharing with a colleague."""
     if code > 99_999_999:
-        abort(404)
+        raise NotFound()
     found = explain.diagnose(None, f"AADSTS{code}")
     return render_template(
         "outcomes/diagnosis.html",

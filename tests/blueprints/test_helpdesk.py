@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app.consent import records
-from app.helpdesk import link_fields
+from app.errors import LinkRefused
 from app.identity import roles
 from app.identity.flows import FLOWS_KEY
 from app.models import AuditEvent
@@ -405,7 +405,7 @@ def test_link_form_refuses_a_lifetime_that_is_not_a_number(
     with app.app_context():
         assert db.session.scalars(select(HelpdeskLink)).first() is None
         for value in (math.nan, math.inf):
-            with pytest.raises(link_fields.LinkRefused, match="number of days"):
+            with pytest.raises(LinkRefused, match="number of days"):
                 extensions.links().create(
                     db.session,
                     kind="authenticate",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -25,36 +26,35 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
+from app.consent import notices
 from app.consent import records
 from app.diagnosis import explain
-from app.errors import PortalError
 from app.errors import SignInRejected
 from app.identity import flows
-from app.identity.entra import CREATED_KEY
-from app.identity.entra import SignIn
+from app.identity.signins import CREATED_KEY
+from app.identity.signins import SignIn
 from app.platform import extensions
+from app.platform.extensions import csrf
 from app.platform.extensions import db
 from app.web import accounts
-from app.web.admin.console import admin_required
-from app.web.admin.console import admin_user
-from app.web.admin.console import own_pending
-from app.web.admin.console import tell_requesters
-from app.web.connectors import find
-from app.web.consent import notifier
+from app.web.accounts import admin_user
+from app.web.accounts import find
+from app.web.accounts import login_required
 
 bp = Blueprint("grant", __name__, url_prefix="/admin")
+csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 
 
 @bp.post("/requests/<request_id>/approve")
-@admin_required
+@login_required(role="admin")
 def approve(request_id: str) -> ResponseReturnValue:
     """Send the admin to Entra's admin consent for exactly this request's connector."""
-    found = own_pending(request_id, admin_user())
+    found = records.own_pending(db.session, request_id, admin_user()["tenant_id"])
     return _start(find(found.connector), found.id)
 
 
 @bp.post("/connectors/<connector_id>/grant")
-@admin_required
+@login_required(role="admin")
 def grant(connector_id: str) -> ResponseReturnValue:
     """Grant one connector for the whole organisation, without a request."""
     return _start(find(connector_id), None)
@@ -106,14 +106,16 @@ def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue
     tenant, admin = str(purpose["tenant"]), str(user["username"])
     done = records.record_tenant_consent(db.session, tenant, connector.id, connector.scopes, admin)
     data = {"tenant_id": tenant, "connector": connector.id, "scopes": list(connector.scopes)}
-    notifier().queue(db.session, "tenant_consent.granted", data | {"granted_by": admin})
+    notifier = extensions.notifier()
+    notifier.queue(db.session, "tenant_consent.granted", data | {"granted_by": admin})
     found = records.pending_for(db.session, tenant, connector.id)
     # The consent is real at Entra whatever happened meanwhile; a request still pending (the one
     # approved, or one a proactive grant also settles) is approved once, by whoever is first.
     if found is not None and records.approve(db.session, found, admin):
-        tell_requesters(found, "consent_request.approved")
+        public_url = current_app.config["PUBLIC_URL"]
+        notices.tell_requesters(db.session, notifier, public_url, found, connector.name)
     db.session.commit()
-    notifier().kick()
+    notifier.kick()
     flash(f"{connector.name} is granted for your organisation ({done.scopes}).")
     if found is not None:
         return redirect(url_for("consent.show", request_id=found.id), code=303)
@@ -150,14 +152,6 @@ def _wrong_tenant(connector: Connector) -> ResponseReturnValue:
     return page, 400
 
 
-class ConsentNotVerified(PortalError):
-    """An admin-consent answer without a state this session stored: nothing is recorded (C13)."""
-
-    status = 400
-    code = "admin_consent_not_verified"
-    title = "This consent answer could not be verified"
-    message = (
-        "The answer from Microsoft's admin consent page does not belong to a Grant for "
-        "organization or Approve started in this browser, so nothing was recorded. Start again "
-        "from the admin console."
-    )
+# The flows this area starts: the consent's return (no code), then the confirming sign-in.
+RETURNS = {"admin_consent": returned}
+FINISHERS = {"admin_consent_confirm": confirmed}

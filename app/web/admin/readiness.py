@@ -23,16 +23,19 @@ from app.connectors import GRAPH
 from app.connectors import Connector
 from app.consent import readiness
 from app.consent import records
+from app.errors import GraphUnavailable
 from app.errors import SignInRejected
 from app.identity import flows
-from app.identity.entra import SignIn
+from app.identity.signins import SignIn
 from app.platform import extensions
+from app.platform.extensions import csrf
 from app.platform.extensions import db
-from app.web.admin.console import admin_required
-from app.web.admin.console import admin_user
-from app.web.connectors import all_connectors
+from app.web.accounts import admin_user
+from app.web.accounts import all_connectors
+from app.web.accounts import login_required
 
 bp = Blueprint("readiness", __name__, url_prefix="/admin")
+csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 REPORT_KEY = "app.blueprints.readiness.report"  # a live session key: kept across moves
 READINESS = Connector(
     id="readiness",
@@ -47,7 +50,7 @@ READINESS = Connector(
 
 
 @bp.get("/readiness")
-@admin_required
+@login_required(role="admin")
 def show() -> ResponseReturnValue:
     """Show the last readiness check of this admin's tenant, or the button to run one."""
     report = session.get(REPORT_KEY)
@@ -57,7 +60,7 @@ def show() -> ResponseReturnValue:
 
 
 @bp.post("/readiness")
-@admin_required
+@login_required(role="admin")
 def start() -> ResponseReturnValue:
     """Sign the admin in for the Graph read scopes (they may need to accept them once)."""
     user = admin_user()
@@ -89,7 +92,7 @@ def finish(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
             _requesters(user["tenant_id"]),
         )
         problem = ""
-    except readiness.GraphUnavailable as error:
+    except GraphUnavailable as error:
         checks, problem = [], str(error)
     session[REPORT_KEY] = {
         "tenant": user["tenant_id"],
@@ -98,6 +101,9 @@ def finish(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
         "problem": problem,
     }
     return redirect(url_for("readiness.show"), code=303)
+
+
+FINISHERS = {"readiness": finish}
 
 
 def _requesters(tenant_id: str) -> dict[str, str]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 from urllib.parse import quote
 
 import segno
 from flask import Blueprint
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -20,78 +18,33 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.diagnosis import paste
+from app.errors import LinkRefused
+from app.errors import NotFound
 from app.helpdesk import link_events
 from app.helpdesk import link_fields
 from app.helpdesk import links
-from app.identity import roles
 from app.models import HelpdeskLink
 from app.platform import extensions
 from app.platform.extensions import csrf
 from app.platform.extensions import db
-from app.web import accounts
 from app.web import held
+from app.web.accounts import helpdesk_scope
+from app.web.accounts import login_required
+from app.web.accounts import reveal_link
+from app.web.accounts import staff
+from app.web.accounts import staff_tenant
 
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
-csrf.exempt(bp)  # checked in guard() after the role, so a forged POST by a non-helpdesk is a 403
-log = logging.getLogger(__name__)
-
-
-def guard() -> ResponseReturnValue | None:
-    """Let only the helpdesk in (403 for everyone else), then check the CSRF token."""
-    user = accounts.current_user()
-    if user is None and request.method == "GET":
-        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
-    if not roles.is_helpdesk(user, _members()):
-        who = (user or {}).get("username") or "anonymous"
-        log.warning("helpdesk access refused: %s %s by %s", request.method, request.path, who)
-        abort(403)
-    if request.method == "POST":
-        csrf.protect()
-    return None
-
-
-bp.before_request(guard)
-
-
-@bp.app_context_processor
-def _menu() -> dict[str, bool]:
-    """Tell every page whether to show the Helpdesk menu entry."""
-    return {"helpdesk_member": roles.is_helpdesk(accounts.current_user(), _members())}
-
-
-def _members() -> list[str]:
-    """Return the operator's helpdesk usernames (PORTAL_HELPDESK_USERS)."""
-    return list(current_app.config.get("HELPDESK_USERS") or ())
-
-
-def staff() -> str:
-    """Return the signed-in helpdesk member's username."""
-    user = accounts.current_user()
-    assert user is not None
-    return str(user["username"])
-
-
-def staff_tenant() -> str:
-    """Return the signed-in helpdesk member's tenant id (the tenant of the links they make)."""
-    user = accounts.current_user()
-    assert user is not None
-    return str(user["tenant_id"])
-
-
-def scope() -> frozenset[str] | None:
-    """Return the tenants the signed-in helpdesk member may see and act on (None: every one)."""
-    found = roles.helpdesk_scope(accounts.current_user(), _members())
-    if found == frozenset():
-        abort(403)  # guard() let nobody else in; never treat "no tenant" as "every tenant"
-    return found
+csrf.exempt(bp)  # login_required(role="helpdesk") checks the token after the role
 
 
 @bp.get("")
+@login_required(role="helpdesk")
 def index() -> ResponseReturnValue:
     """Show the link form, the newest links and the user lookup."""
     return render_template(
         "helpdesk/index.html",
-        links=links.recent(db.session, scope()),
+        links=links.recent(db.session, helpdesk_scope()),
         status=links.status,
         kinds=link_fields.KINDS,
         connectors=_connectors(),
@@ -101,6 +54,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/links")
+@login_required(role="helpdesk")
 def create_link() -> ResponseReturnValue:
     """Create a sharing link and show it once."""
     form = request.form
@@ -110,7 +64,7 @@ def create_link() -> ResponseReturnValue:
             kind=form.get("kind", ""),
             created_by=staff(),
             tenant_id=staff_tenant(),
-            scope=scope(),
+            scope=helpdesk_scope(),
             connector=form.get("connector") or None,
             login_hint=form.get("login_hint"),
             tenant=form.get("tenant"),
@@ -121,19 +75,14 @@ def create_link() -> ResponseReturnValue:
             multi_use=form.get("multi_use") == "on",
             note=form.get("note"),
         )
-    except link_fields.LinkRefused as refused:
+    except LinkRefused as refused:
         flash(f"The link was not created: {refused}")
         return redirect(url_for("helpdesk.index"), code=303)
-    return reveal(made)
-
-
-def reveal(made: links.NewLink) -> ResponseReturnValue:
-    """Remember a new link's URL, sealed, for one showing and go to its page."""
-    held.keep_for_reveal(session, made.link.id, made.url, kind="link")
-    return redirect(url_for("helpdesk.show_link", link_id=made.link.id), code=303)
+    return reveal_link(made)
 
 
 @bp.get("/links/<link_id>")
+@login_required(role="helpdesk")
 def show_link(link_id: str) -> ResponseReturnValue:
     """Show a link's status and events; right after creation, its URL, QR code and e-mail."""
     link = _link(link_id)
@@ -152,6 +101,7 @@ def show_link(link_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/links/<link_id>/revoke")
+@login_required(role="helpdesk")
 def revoke_link(link_id: str) -> ResponseReturnValue:
     """Revoke a link."""
     link = _link(link_id)
@@ -161,6 +111,7 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
 
 
 @bp.route("/troubleshoot", methods=["GET", "POST"])
+@login_required(role="helpdesk")
 def troubleshoot() -> ResponseReturnValue:
     """Read a pasted AADSTS code, Entra message or support block and show the diagnosis."""
     text = (request.form.get("text") or "")[: paste.MAX_PASTE]
@@ -176,9 +127,9 @@ def troubleshoot() -> ResponseReturnValue:
 
 def _link(link_id: str) -> HelpdeskLink:
     """Return a link by id, or answer 404 when there is none in this helpdesk's scope."""
-    link = links.visible(db.session, link_id, scope())
+    link = links.visible(db.session, link_id, helpdesk_scope())
     if link is None:
-        abort(404)
+        raise NotFound()
     return link
 
 
@@ -189,7 +140,7 @@ def _days(value: str | None) -> float:
     except ValueError:
         days = math.nan
     if not math.isfinite(days):
-        raise link_fields.LinkRefused("The lifetime must be a number of days.")
+        raise LinkRefused("The lifetime must be a number of days.")
     return days
 
 

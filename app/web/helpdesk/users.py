@@ -6,7 +6,6 @@ from typing import Any
 from typing import TypeVar
 
 from flask import Blueprint
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -19,6 +18,8 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from app.diagnosis import explain
+from app.errors import LinkRefused
+from app.errors import NotFound
 from app.errors import PortalError
 from app.errors import ReauthenticationRequired
 from app.helpdesk import keepalive
@@ -34,15 +35,14 @@ from app.models import ConsentRequester
 from app.platform import extensions
 from app.platform.extensions import csrf
 from app.platform.extensions import db
-from app.web.helpdesk.links import guard
-from app.web.helpdesk.links import reveal
-from app.web.helpdesk.links import scope
-from app.web.helpdesk.links import staff
-from app.web.helpdesk.links import staff_tenant
+from app.web.accounts import helpdesk_scope
+from app.web.accounts import login_required
+from app.web.accounts import reveal_link
+from app.web.accounts import staff
+from app.web.accounts import staff_tenant
 
 bp = Blueprint("helpdesk_users", __name__, url_prefix="/helpdesk")
-csrf.exempt(bp)  # guard() checks the role first, then the CSRF token
-bp.before_request(guard)
+csrf.exempt(bp)  # login_required(role="helpdesk") checks the token after the role
 STATUS_LABELS = {
     "active": "Active",
     "reauthentication_required": "Reauthentication required",
@@ -53,10 +53,11 @@ T = TypeVar("T")
 
 
 @bp.get("/users")
+@login_required(role="helpdesk")
 def lookup() -> ResponseReturnValue:
     """Find a person by username or e-mail and show everything the helpdesk needs."""
     query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
-    tenants = scope()
+    tenants = helpdesk_scope()
     people = _people(query, tenants) if query else []
     if query:
         link_events.audit(db.session, staff(), "helpdesk.lookup", query, found=str(len(people)))
@@ -72,12 +73,13 @@ def lookup() -> ResponseReturnValue:
 
 
 @bp.post("/connections/<connection_id>/test")
+@login_required(role="helpdesk")
 def test_connection(connection_id: str) -> ResponseReturnValue:
     """Get a fresh token for the connection and call the connector's API with it."""
     connection = _connection(connection_id)
     connector = extensions.connectors().get(connection.connector)
     if connector is None:
-        abort(404)
+        raise NotFound()
     calls: list[probes.Call] = []
     problem = None
     try:
@@ -114,6 +116,7 @@ def test_connection(connection_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/connections/<connection_id>/reconnect-link")
+@login_required(role="helpdesk")
 def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     """Create a reconnect link for the connection and e-mail it to its owner if SMTP is set."""
     connection = _connection(connection_id)
@@ -123,17 +126,17 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
             kind=link_fields.RECONNECT,
             created_by=staff(),
             tenant_id=staff_tenant(),
-            scope=scope(),
+            scope=helpdesk_scope(),
             connection_id=connection.id,
         )
-    except link_fields.LinkRefused as refused:
+    except LinkRefused as refused:
         flash(f"The link was not created: {refused}")
         return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
     if extensions.keepalive().send_reconnect_mail(db.session, connection, made.url):
         flash(f"A reconnect link was e-mailed to {connection.username}.")
     else:
         flash("E-mail is not configured: copy the link below and send it to the person.")
-    return reveal(made)
+    return reveal_link(made)
 
 
 def _people(query: str, tenants: frozenset[str] | None) -> list[str]:
@@ -219,6 +222,6 @@ def _consent_requests(username: str, tenants: frozenset[str] | None) -> list[Con
 def _connection(connection_id: str) -> Connection:
     """Return a connection by id, or answer 404 when there is none in the helpdesk's scope."""
     connection = db.session.get(Connection, connection_id[:64])
-    if connection is None or not roles.in_scope(connection.tenant_id, scope()):
-        abort(404)  # the same answer whether it exists in another tenant or not at all
+    if connection is None or not roles.in_scope(connection.tenant_id, helpdesk_scope()):
+        raise NotFound()  # the same answer whether it exists in another tenant or not at all
     return connection
