@@ -16,14 +16,16 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from app.diagnosis import catalogue
 from app.diagnosis import explain
-from app.diagnosis.explain import Actor
-from app.diagnosis.explain import Diagnosis
+from app.diagnosis.catalogue import Actor
+from app.diagnosis.catalogue import Diagnosis
 from app.diagnosis.explain import diagnose
 from app.diagnosis.explain import format_support_details
 from app.diagnosis.explain import support_details
 from app.diagnosis.paste import ParsedError
 from app.diagnosis.paste import parse_error_text
+from app.version import __version__
 
 USER = Actor.USER
 ADMIN = Actor.TENANT_ADMIN
@@ -101,7 +103,7 @@ def test_the_table_covers_section_5() -> None:
 
 @pytest.mark.parametrize("code", SECTION_5_CODES)
 def test_every_section_5_code_is_catalogued(code: int) -> None:
-    assert code in explain.BY_CODE
+    assert code in catalogue.BY_CODE
     assert diagnose(codes=[code]).known
 
 
@@ -117,9 +119,9 @@ def test_catalogued_code_names_actor_route_and_phrases(code: int) -> None:
         assert phrase in words, f"{code}: {phrase!r} missing"
 
 
-@pytest.mark.parametrize("key", sorted(explain.CATALOGUE))
+@pytest.mark.parametrize("key", sorted(catalogue.CATALOGUE))
 def test_every_entry_is_complete(key: str) -> None:
-    entry = explain.CATALOGUE[key]
+    entry = catalogue.CATALOGUE[key]
     assert entry.title.strip() and entry.summary.strip()
     assert entry.steps and all(step.text.strip() for step in entry.steps)
     assert entry.actors == tuple(dict.fromkeys(step.actor for step in entry.steps))
@@ -128,9 +130,9 @@ def test_every_entry_is_complete(key: str) -> None:
     assert entry.known
 
 
-@pytest.mark.parametrize("key", sorted(explain.CATALOGUE))
+@pytest.mark.parametrize("key", sorted(catalogue.CATALOGUE))
 def test_connector_placeholder_is_filled(key: str) -> None:
-    entry = explain.CATALOGUE[key]
+    entry = catalogue.CATALOGUE[key]
     found = diagnose(codes=[entry.code] if entry.code else (), connector="Dynamics 365")
     if entry.code is None:  # error-only and context entries: fill them directly
         found = explain._finish(entry, None, "Dynamics 365")
@@ -406,7 +408,7 @@ def test_support_block_round_trips() -> None:
 def test_minimal_support_block_round_trips_without_inventing_values() -> None:
     pairs = support_details(when=datetime(2025, 2, 11, 13, 6, 36))
     parsed = parse_error_text(format_support_details(pairs))
-    assert parsed == ParsedError(timestamp=STAMP, portal_version=explain.__version__)
+    assert parsed == ParsedError(timestamp=STAMP, portal_version=__version__)
     assert not parsed.found
 
 
@@ -458,7 +460,7 @@ def test_support_details_order_and_omissions() -> None:
     assert values["AADSTS code"] == "AADSTS65001"
     assert values["Connector"] == "Share Point"  # one line each, or the block breaks
     assert values["Request ID"] == "none"
-    assert values["Portal version"] == explain.__version__
+    assert values["Portal version"] == __version__
 
 
 def test_support_details_time_is_utc() -> None:

@@ -22,7 +22,7 @@ from app.errors import ReauthenticationRequired
 from app.errors import SignInExpired
 from app.errors import SignInRejected
 from app.identity.entra import Identity
-from app.identity.entra import IdentitySettings
+from app.identity.settings import IdentitySettings
 from app.platform import extensions
 
 CLIENT = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"

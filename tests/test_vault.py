@@ -8,8 +8,8 @@ import secrets
 import pytest
 
 from app.errors import ConfigError
-from app.tokens.vault import ConnectionDamaged
-from app.tokens.vault import UnknownKey
+from app.errors import ConnectionDamaged
+from app.errors import UnknownKey
 from app.tokens.vault import Vault
 from app.tokens.vault import parse_keys
 

@@ -19,33 +19,15 @@ from app.diagnosis.catalogue import ADMIN_DECLINED
 from app.diagnosis.catalogue import ADMIN_NOT_PERMITTED
 from app.diagnosis.catalogue import BY_CODE
 from app.diagnosis.catalogue import BY_ERROR
-from app.diagnosis.catalogue import CATALOGUE
 from app.diagnosis.catalogue import CONSENT_CANCELLED
 from app.diagnosis.catalogue import CONSENT_DECLINED
 from app.diagnosis.catalogue import PERSONAL_NO_ADMIN_CONSENT
 from app.diagnosis.catalogue import PERSONAL_WORK_ONLY
 from app.diagnosis.catalogue import AccountType
-from app.diagnosis.catalogue import Actor
 from app.diagnosis.catalogue import Diagnosis
 from app.diagnosis.catalogue import Step
 from app.diagnosis.catalogue import unknown
 from app.version import __version__
-
-# This module's API, with the catalogue's names that the pages and tests read through it.
-__all__ = [
-    "BY_CODE",
-    "CATALOGUE",
-    "AccountType",
-    "Actor",
-    "Diagnosis",
-    "Step",
-    "diagnose",
-    "find_code",
-    "format_support_details",
-    "support_details",
-    "unknown",
-]
-
 
 # --- diagnose ------------------------------------------------------------------------------
 

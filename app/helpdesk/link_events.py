@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.diagnosis.explain import Diagnosis
+from app.diagnosis.catalogue import Diagnosis
 from app.errors import EntraError
 from app.models import DB
 from app.models import AuditEvent

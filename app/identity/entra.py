@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -18,19 +16,14 @@ import requests
 from app.connectors import Connector
 from app.connectors import authority_tenant as default_authority_tenant
 from app.errors import IdentityUnavailable
-from app.errors import PortalError
 from app.errors import ReauthenticationRequired
 from app.errors import SignInExpired
 from app.errors import SignInRejected
 from app.errors import TemporarilyUnavailable
-from app.identity import id_tokens
-from app.identity import msal_logs
 from app.identity import outcomes
 from app.identity import signins
-from app.identity import transport
+from app.identity.clients import MsalClients
 from app.identity.entra_errors import entra_error
-from app.identity.id_tokens import check_tenant
-from app.identity.outcomes import RefreshRefused
 from app.identity.outcomes import TokenOutcome
 from app.identity.outcomes import refresh_error
 from app.identity.outcomes import resource_scopes
@@ -39,87 +32,15 @@ from app.identity.signins import CONNECTOR_KEY
 from app.identity.signins import CREATED_KEY
 from app.identity.signins import SCOPES_KEY
 from app.identity.signins import SignIn
-from app.identity.signins import home_account_id
-from app.identity.transport import HTTP_CACHE
-from app.identity.transport import certificate_credential
 from app.identity.transport import last_retry_after
-from app.identity.transport import make_http_client
-
-# Names that lived here before the split keep working for importers (re-exported).
-__all__ = [
-    "AUTHORITY_KEY",
-    "CONNECTOR_KEY",
-    "CREATED_KEY",
-    "HTTP_CACHE",
-    "SCOPES_KEY",
-    "Identity",
-    "IdentitySettings",
-    "RefreshRefused",
-    "SignIn",
-    "TokenOutcome",
-    "certificate_credential",
-    "check_tenant",
-    "home_account_id",
-    "last_retry_after",
-    "make_http_client",
-    "refresh_error",
-    "resource_scopes",
-]
 
 log = logging.getLogger(__name__)
 
 MAX_FLOW_CLIENTS = 64  # cached flow-starting clients per process (common, organizations, ...)
 
 
-@dataclass(frozen=True)
-class IdentitySettings:
-    """What the identity module needs from configuration."""
-
-    authority_host: str
-    client_id: str
-    redirect_uri: str
-    client_secret: str = ""
-    client_certificate: str = ""
-    client_certificate_key: str = ""
-    ca_file: str = ""
-    http_timeout: float = 10.0
-    flow_ttl: int = 600
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> IdentitySettings:
-        """Build from the app's configuration mapping."""
-        return cls(
-            authority_host=str(config["AUTHORITY_HOST"]).rstrip("/"),
-            client_id=str(config["CLIENT_ID"]),
-            redirect_uri=str(config["REDIRECT_URI"]),
-            client_secret=str(config.get("CLIENT_SECRET") or ""),
-            client_certificate=str(config.get("CLIENT_CERTIFICATE") or ""),
-            client_certificate_key=str(config.get("CLIENT_CERTIFICATE_KEY") or ""),
-            ca_file=str(config.get("CA_FILE") or ""),
-            http_timeout=float(config.get("HTTP_TIMEOUT") or 10.0),
-            flow_ttl=int(config.get("FLOW_TTL") or 600),
-        )
-
-
-class Identity:
+class Identity(MsalClients):
     """Talks to Entra (or the emulator) through MSAL; plain values in and out."""
-
-    def __init__(self, settings: IdentitySettings) -> None:
-        msal_logs.install()
-        self.settings = settings
-        self.http = make_http_client(settings.ca_file or None, settings.http_timeout)
-        self._credential: Any = None
-        self._discovery: dict[str, dict[str, Any]] = {}
-        self._signing_keys = id_tokens.SigningKeys(self.http, self.discovery)
-        # One client per authority for starting flows: building one costs as much as the rest
-        # of a sign-in request, and initiate_auth_code_flow reads it without touching any cache.
-        self._flow_clients: dict[str, msal.ConfidentialClientApplication] = {}
-        self._flow_clients_lock = threading.Lock()
-
-    @property
-    def _jwks(self) -> dict[str, Any]:
-        """Return the signing-key cache by kid (tests seed it to validate without network)."""
-        return self._signing_keys.keys
 
     # -- sign-in ---------------------------------------------------------------------------
 
@@ -192,34 +113,6 @@ class Identity:
             log.warning("code redemption failed: %s", type(error).__name__)
             raise IdentityUnavailable(retry_after=last_retry_after(30)) from None
         return dict(result or {})
-
-    # -- ID token validation (MSAL checks only the nonce, pitfall 8) -------------------------
-
-    def validate_id_token(self, token: str, authority: str) -> dict[str, Any]:
-        """Verify signature, aud, exp, iss and tid of an ID token; return its claims."""
-        return id_tokens.validate_id_token(
-            token,
-            authority,
-            client_id=self.settings.client_id,
-            authority_host=self.settings.authority_host,
-            keys=self._signing_keys,
-        )
-
-    def discovery(self, authority: str, timeout: float | None = None) -> dict[str, Any]:
-        """Return the OIDC discovery document for an authority tenant (cached per process)."""
-        known = self._discovery.get(authority)
-        if known is not None:
-            return known
-        url = f"{self.settings.authority_host}/{authority}/v2.0/.well-known/openid-configuration"
-        try:
-            response = self.http.get(url, timeout=timeout or self.settings.http_timeout)
-            response.raise_for_status()
-            document = dict(response.json())
-        except (requests.RequestException, OSError, ValueError) as error:
-            log.warning("discovery failed for %s: %s", authority, type(error).__name__)
-            raise IdentityUnavailable() from None
-        self._discovery[authority] = document
-        return document
 
     # -- tokens for a stored connection ------------------------------------------------------
 
@@ -296,52 +189,3 @@ class Identity:
         if not endpoint:
             return None
         return f"{endpoint}?{urlencode({'post_logout_redirect_uri': post_logout_redirect_uri})}"
-
-    def check(self, timeout: float = 3.0) -> bool:
-        """Return True when the IdP's discovery answers within timeout."""
-        url = f"{self.settings.authority_host}/organizations/v2.0/.well-known/openid-configuration"
-        try:
-            return self.http.get(url, timeout=timeout).status_code == 200
-        except (requests.RequestException, OSError):  # OSError: the CA file is missing
-            return False
-
-    # -- MSAL construction -------------------------------------------------------------------
-
-    def _flow_client(self, authority: str) -> msal.ConfidentialClientApplication:
-        """Return this process's client for starting flows at one authority (built once)."""
-        cca = self._flow_clients.get(authority)
-        if cca is None:
-            with self._flow_clients_lock:
-                cca = self._flow_clients.get(authority)
-                if cca is None:  # a failed build raises and is retried by the next request
-                    cca = self._cca(authority)
-                    if len(self._flow_clients) < MAX_FLOW_CLIENTS:  # bounded: one per tenant
-                        self._flow_clients[authority] = cca
-        return cca
-
-    def _cca(
-        self,
-        authority: str,
-        cache: msal.SerializableTokenCache | None = None,
-        unavailable: type[PortalError] = IdentityUnavailable,
-    ) -> msal.ConfidentialClientApplication:
-        """Build a client for one authority; construction performs discovery (pitfall 2)."""
-        return transport.build_client(
-            self.settings.client_id,
-            f"{self.settings.authority_host}/{authority}",
-            self._client_credential,
-            self.http,
-            cache,
-            unavailable,
-        )
-
-    def _client_credential(self) -> Any:
-        """Return the client secret, or a certificate credential for client assertions."""
-        if self._credential is None:
-            if self.settings.client_certificate:
-                self._credential = certificate_credential(
-                    self.settings.client_certificate, self.settings.client_certificate_key
-                )
-            else:
-                self._credential = self.settings.client_secret
-        return self._credential

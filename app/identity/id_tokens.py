@@ -15,8 +15,7 @@ from app.connectors import MSA_TENANT
 from app.errors import IdentityUnavailable
 from app.errors import SignInRejected
 
-# Same logger as before the split from identity.py: per-logger levels and log queries name it.
-log = logging.getLogger("app.identity")
+log = logging.getLogger(__name__)
 
 GENERIC_TENANTS = frozenset({"common", "organizations", "consumers"})
 

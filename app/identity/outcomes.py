@@ -14,8 +14,7 @@ from app.connectors import RESERVED_SCOPES
 from app.errors import TemporarilyUnavailable
 from app.identity.transport import last_retry_after
 
-# Same logger as before the split from identity.py: per-logger levels and log queries name it.
-log = logging.getLogger("app.identity")
+log = logging.getLogger(__name__)
 
 MSAL_EXPIRY_MARGIN = 300  # MSAL treats an access token with < 5 minutes left as expired
 REFUSED_ERRORS = frozenset(

@@ -17,8 +17,7 @@ from urllib3.util.retry import Retry
 
 from app.errors import PortalError
 
-# The split-off modules keep logging as "app.identity": per-logger levels and log queries name it.
-log = logging.getLogger("app.identity")
+log = logging.getLogger(__name__)
 
 # Process-wide MSAL HTTP cache: discovery is fetched once and kept (pitfall 19).
 HTTP_CACHE: dict[Any, Any] = {}

@@ -30,7 +30,7 @@ from app.errors import ServiceUnavailable
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
-from app.identity.entra import IdentitySettings
+from app.identity.settings import IdentitySettings
 from app.models import Base
 from app.notify.deliveries import Notifier
 from app.notify.deliveries import NotifySettings

@@ -20,8 +20,8 @@ from app.errors import ReauthenticationRequired
 from app.errors import ScopeNotAllowed
 from app.errors import TemporarilyUnavailable
 from app.identity.entra import Identity
-from app.identity.entra import RefreshRefused
-from app.identity.entra import TokenOutcome
+from app.identity.outcomes import RefreshRefused
+from app.identity.outcomes import TokenOutcome
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import REVOKED
 from app.models import Connection

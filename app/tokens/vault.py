@@ -16,8 +16,6 @@ from app.errors import ConfigError
 from app.errors import ConnectionDamaged
 from app.errors import UnknownKey
 
-__all__ = ["CODE_PREFIX", "ConnectionDamaged", "UnknownKey", "Vault", "parse_keys"]
-
 CODE_PREFIX = "ccp_"
 NONCE_BYTES = 12
 # "ccp_" + 43 characters of unpadded base64url (32 bytes); anything else is not ours.

@@ -14,7 +14,7 @@ from app.errors import TemporarilyUnavailable
 from app.models import AuditEvent
 from app.models import utcnow
 
-log = logging.getLogger("app.tokens")  # the name these warnings had (README, operations.md)
+log = logging.getLogger(__name__)
 # notify.Notifier.publish: webhooks for connection events (None: nobody listens).
 Events = Callable[[str, dict[str, Any]], None] | None
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from collections.abc import MutableMapping
 from typing import Any
 
-from app.identity.entra import SignIn
+from app.identity.signins import SignIn
 from app.platform import extensions
 
 # Keys of live sessions keep their names across module moves.

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from app.diagnosis import explain
+from app.diagnosis.catalogue import Diagnosis
 from app.errors import LinkRefused
 from app.errors import NotFound
 from app.errors import PortalError
@@ -186,7 +187,7 @@ def _health(connection: Connection) -> dict[str, Any]:
     }
 
 
-def explain_code(code: str) -> explain.Diagnosis:
+def explain_code(code: str) -> Diagnosis:
     """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
     error = None if code.upper().startswith("AADSTS") else code
     return explain.diagnose(error, code)
