@@ -19,7 +19,7 @@ fmt: $(STAMP)  ## rewrite files in place
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 lint: $(STAMP)  ## the CI gate; changes nothing
-	$(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy
+	$(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/lint-imports
 
 browser:  ## make sure Debian's chromium is there for the browser tests
 	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
