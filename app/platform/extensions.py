@@ -9,24 +9,15 @@ from typing import cast
 
 import redis
 from flask import Flask
-from flask import Request
-from flask import Response
 from flask import current_app
-from flask import request
-from flask.sessions import SessionInterface
-from flask.sessions import SessionMixin
 from flask_migrate import Migrate
-from flask_session import Session
-from flask_session.base import ServerSideSession
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy import orm
-from sqlalchemy.exc import OperationalError
 
 from app.connectors import Connector
 from app.connectors import catalogue
-from app.errors import ServiceUnavailable
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
@@ -55,11 +46,6 @@ REDIS = "portal.redis"
 RATE_LIMITS = "portal.rate_limits"
 LINKS = "portal.links"
 KEEPALIVE = "portal.keepalive"
-# Paths that must never read or write the browser session (no cookie, no store access).
-COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
-# Raised by a store that is down: the request gets an empty session and then a 503 (C23).
-STORE_DOWN = (redis.RedisError, OperationalError)
-STORE_DOWN_KEY = "ccp.session_store_down"
 
 
 db = SQLAlchemy(model_class=Base)
@@ -67,17 +53,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 
 
-class ServerSessions(Session):
-    """Flask-Session, with our own migrated table instead of one created at start-up."""
-
-    def _get_interface(self, app: Flask) -> SessionInterface:
-        """Return Redis sessions when configured, else sessions in the portal's database."""
-        if app.config["SESSION_TYPE"] == "redis":
-            return cast(SessionInterface, super()._get_interface(app))
-        return sessions.DatabaseSessionInterface(app, lambda: session_factory())
-
-
-server_session = ServerSessions()
+server_session = sessions.ServerSessions(lambda: session_factory())
 
 
 def init_app(app: Flask) -> None:
@@ -92,10 +68,8 @@ def init_app(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(database.MIGRATIONS))
-    server_session.init_app(app)
-    app.session_interface = CookieFreePaths(app.session_interface, COOKIE_FREE)
+    sessions.init_app(app, server_session)
     csrf.init_app(app)
-    app.before_request(_refuse_without_session_store)
     _services(app, redis_client)
     database.prepare(app)
 
@@ -170,12 +144,6 @@ def make_redis(config: Any) -> redis.Redis:
     )
 
 
-def _refuse_without_session_store() -> None:
-    """Answer 503 when the session store could not be read for this request (C23)."""
-    if request.environ.get(STORE_DOWN_KEY):
-        raise ServiceUnavailable()
-
-
 def session_factory() -> orm.Session:
     """Return a short-lived ORM session on this app's engine, apart from the request's."""
     return orm.Session(db.engine, expire_on_commit=False)
@@ -189,42 +157,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
-
-
-class CookieFreePaths(SessionInterface):
-    """Delegate to the real session store, except for machine paths, which get no session."""
-
-    def __init__(self, inner: SessionInterface, prefixes: tuple[str, ...]) -> None:
-        self.inner = inner
-        self.prefixes = prefixes
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def _machine(self, req: Request) -> bool:
-        """Tell whether this request is for the API or health checks."""
-        return req.path.startswith(self.prefixes)
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        """Open the stored session, or an empty unsaved one for machine paths."""
-        if self._machine(request):
-            return ServerSideSession(sid="", permanent=False)
-        try:
-            return self.inner.open_session(app, request)
-        except STORE_DOWN as error:  # never fall back to another store: 503 follows
-            log.warning("session store unavailable: %s", type(error).__name__)
-            request.environ[STORE_DOWN_KEY] = True
-            return ServerSideSession(sid="", permanent=False)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        """Save the session, except on machine paths (they never set a cookie)."""
-        if self._machine(request) or request.environ.get(STORE_DOWN_KEY):
-            return
-        self.inner.save_session(app, session, response)
-
-    def regenerate(self, session: SessionMixin) -> None:
-        """Give the session a new id and delete the old one (flask-session's regenerate)."""
-        self.inner.regenerate(session)  # type: ignore[attr-defined]
 
 
 def identity() -> Identity:

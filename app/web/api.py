@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint
@@ -23,6 +24,7 @@ from app.platform.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # machines authenticate with a Bearer code, never with a cookie
 CODE_FIELDS = ("code", "connection_code", "access_token", "token")
+OPENAPI = (Path(__file__).parent / "openapi.json").read_bytes()  # relative server URL: "."
 
 
 def limited(view: Callable[[], ResponseReturnValue]) -> Callable[[], ResponseReturnValue]:
@@ -64,8 +66,8 @@ def connection() -> ResponseReturnValue:
 
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    """Describe this API in OpenAPI 3.1."""
-    return OPENAPI | {"servers": [{"url": current_app.config["PUBLIC_URL"] + "/api/v1"}]}
+    """Describe this API in OpenAPI 3.1 (app/web/openapi.json, served as it is)."""
+    return Response(OPENAPI, mimetype="application/json")
 
 
 @bp.after_request
@@ -119,151 +121,3 @@ def requested_scopes() -> list[str] | None:
     if raw is None:
         return None
     return [s for s in str(raw).split() if s][:32] or None
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error", "error_description"],
-    "properties": {
-        "error": {
-            "type": "string",
-            "enum": [
-                "invalid_token", "invalid_request", "insufficient_scope",
-                "reauthentication_required", "temporarily_unavailable", "too_many_requests",
-                "connection_damaged", "unknown_key", "server_error",
-            ],
-        },
-        "error_description": {"type": "string"},
-        "reauthenticate_url": {"type": "string", "format": "uri"},
-    },
-}  # fmt: skip
-
-
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return an OpenAPI response object for an error."""
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    if headers:
-        response["headers"] = headers
-    return response
-
-
-RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
-CHALLENGE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}}
-ACCOUNT = {
-    "type": "object",
-    "properties": {"username": {"type": "string"}, "tenant_id": {"type": "string"}},
-}
-CONNECTION_ACCOUNT = {
-    "type": "object",
-    "properties": {
-        "username": {"type": "string"},
-        "tenant_id": {"type": "string"},
-        "account_type": {"type": "string", "enum": ["work", "personal"]},
-    },
-}
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Connector Consent Portal token API",
-        "version": "1.0.0",
-        "description": (
-            "Trade a connection code for a current access token for the connector's resource. "
-            "Send the code only in the Authorization header: `Authorization: Bearer ccp_...`."
-        ),
-    },
-    "components": {
-        "securitySchemes": {
-            "connectionCode": {"type": "http", "scheme": "bearer", "bearerFormat": "ccp_<43>"}
-        },
-        "schemas": {
-            "Error": ERROR_SCHEMA,
-            "Token": {
-                "type": "object",
-                "required": ["access_token", "token_type", "expires_at", "scope", "connector"],
-                "properties": {
-                    "access_token": {"type": "string"},
-                    "token_type": {"type": "string", "const": "Bearer"},
-                    "expires_at": {"type": "integer", "description": "Unix time, seconds"},
-                    "scope": {"type": "string"},
-                    "connector": {"type": "string"},
-                    "account": ACCOUNT,
-                },
-            },
-            "Connection": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "connector": {"type": "string"},
-                    "status": {
-                        "type": "string",
-                        "enum": ["active", "reauthentication_required"],
-                    },
-                    "scopes": {"type": "array", "items": {"type": "string"}},
-                    "account": CONNECTION_ACCOUNT,
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "last_used_at": {"type": ["string", "null"], "format": "date-time"},
-                    "last_refresh_at": {"type": ["string", "null"], "format": "date-time"},
-                    "reauthenticate_url": {"type": "string", "format": "uri"},
-                },
-            },
-        },
-    },
-    "security": [{"connectionCode": []}],
-    "paths": {
-        "/token": {
-            "post": {
-                "summary": "Get a current access token",
-                "requestBody": {
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "scope": {
-                                        "type": "string",
-                                        "description": "optional subset of the connection's scopes",
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "a current access token",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Token"}}
-                        },
-                    },
-                    "400": _error("the code was sent outside the Authorization header"),
-                    "401": _error("unknown, malformed or revoked code", CHALLENGE),
-                    "403": _error("a scope beyond the connection's consent"),
-                    "409": _error("the owner must reconnect (see reauthenticate_url)"),
-                    "429": _error("too many requests", RETRY_AFTER),
-                    "503": _error("Entra or a store is unavailable; retry later", RETRY_AFTER),
-                },
-            }
-        },
-        "/connection": {
-            "get": {
-                "summary": "Describe the connection a code belongs to",
-                "responses": {
-                    "200": {
-                        "description": "the connection's metadata",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Connection"}
-                            }
-                        },
-                    },
-                    "401": _error("unknown, malformed or revoked code", CHALLENGE),
-                    "429": _error("too many requests", RETRY_AFTER),
-                },
-            }
-        },
-    },
-}

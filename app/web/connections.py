@@ -22,9 +22,9 @@ from app.identity.signins import SignIn
 from app.models import Connection
 from app.platform import extensions
 from app.platform.extensions import db
+from app.tokens import inventory
 from app.web import accounts
 from app.web import held
-from app.web import inventory
 from app.web.accounts import all_connectors
 from app.web.accounts import find
 from app.web.accounts import login_required
@@ -38,7 +38,7 @@ def index() -> ResponseReturnValue:
     """List the signed-in account's connections."""
     user = accounts.current_user()
     assert user is not None
-    mine = inventory.connections_of(user)
+    mine = inventory.connections_of(db.session, user)
     return render_template("connections/index.html", connections=mine, connectors=_names())
 
 
@@ -152,7 +152,7 @@ def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
 
 def _viewer_owns(connection: Connection) -> bool:
     """Tell whether the signed-in account is the connection's."""
-    return inventory.owned(accounts.current_user(), connection.id) is not None
+    return inventory.owned(db.session, accounts.current_user(), connection.id) is not None
 
 
 def _same_account(connection: Connection, result: SignIn) -> bool:
@@ -162,7 +162,7 @@ def _same_account(connection: Connection, result: SignIn) -> bool:
 
 def _mine(connection_id: str) -> Connection:
     """Return the signed-in account's connection or answer 404."""
-    connection = inventory.owned(accounts.current_user(), connection_id)
+    connection = inventory.owned(db.session, accounts.current_user(), connection_id)
     if connection is None:
         raise NotFound()
     return connection

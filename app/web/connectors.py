@@ -10,11 +10,13 @@ from flask import session
 from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
+from app.consent import records
 from app.errors import AccountTypeNotSupported
 from app.identity import flows
 from app.platform import extensions
+from app.platform.extensions import db
+from app.tokens import inventory
 from app.web import accounts
-from app.web import inventory
 from app.web.accounts import all_connectors
 from app.web.accounts import find
 
@@ -81,6 +83,9 @@ def chosen_account_type(connector: Connector, chosen: str | None) -> str | None:
 def access_check(connector: Connector) -> dict[str, object]:
     """Return what the portal knows about whether this person can authenticate."""
     user = accounts.current_user()
+    tenant = user["tenant_id"] if user else ""
+    consents = records.tenant_consents(db.session, tenant) if user else {}
+    pending = records.pending_for(db.session, tenant, connector.id) if user else None
     return {
         "idp_ok": extensions.identity().check(),
         "account_types": [
@@ -92,7 +97,7 @@ def access_check(connector: Connector) -> dict[str, object]:
             and "personal" not in connector.account_types
         ),
         "user": user,
-        "existing": inventory.active_for(user, connector.id) if user else None,
-        "tenant_consent": inventory.tenant_consent(user, connector.id) if user else None,
-        "pending_request": inventory.pending_request(user, connector.id) if user else None,
+        "existing": inventory.active_for(db.session, user, connector.id) if user else None,
+        "tenant_consent": consents.get(connector.id),
+        "pending_request": pending,
     }

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-from typing import TypeVar
-
 from flask import Blueprint
 from flask import current_app
 from flask import flash
@@ -13,12 +10,7 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Select
-from sqlalchemy import func
-from sqlalchemy import select
 
-from app.diagnosis import explain
-from app.diagnosis.catalogue import Diagnosis
 from app.errors import LinkRefused
 from app.errors import NotFound
 from app.errors import PortalError
@@ -26,13 +18,10 @@ from app.errors import ReauthenticationRequired
 from app.helpdesk import keepalive
 from app.helpdesk import link_events
 from app.helpdesk import link_fields
-from app.helpdesk import links
+from app.helpdesk import lookup
 from app.helpdesk import probes
 from app.identity import roles
-from app.models import AuditEvent
 from app.models import Connection
-from app.models import ConsentRequest
-from app.models import ConsentRequester
 from app.platform import extensions
 from app.platform.extensions import csrf
 from app.platform.extensions import db
@@ -50,23 +39,22 @@ STATUS_LABELS = {
     "revoked": "Revoked",
 }
 MAX_QUERY = 254
-T = TypeVar("T")
 
 
-@bp.get("/users")
+@bp.get("/users", endpoint="lookup")
 @login_required(role="helpdesk")
-def lookup() -> ResponseReturnValue:
+def find_person() -> ResponseReturnValue:
     """Find a person by username or e-mail and show everything the helpdesk needs."""
     query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
     tenants = helpdesk_scope()
-    people = _people(query, tenants) if query else []
+    people = lookup.people(db.session, query, tenants) if query else []
     if query:
         link_events.audit(db.session, staff(), "helpdesk.lookup", query, found=str(len(people)))
         db.session.commit()
     return render_template(
         "helpdesk/users.html",
         query=query,
-        people=[_person(username, tenants) for username in people],
+        people=[lookup.person(db.session, username, tenants) for username in people],
         status_labels=STATUS_LABELS,
         connectors=extensions.connectors(),
         limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
@@ -138,86 +126,6 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     else:
         flash("E-mail is not configured: copy the link below and send it to the person.")
     return reveal_link(made)
-
-
-def _people(query: str, tenants: frozenset[str] | None) -> list[str]:
-    """Return the usernames in scope matching a query: the exact account, else its prefix."""
-    name = func.lower(Connection.username)
-    usernames = _in_scope(select(Connection.username), tenants)
-    found = list(db.session.scalars(usernames.where(name == query).distinct()))
-    if not found:
-        pattern = query.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
-        prefix = usernames.where(name.like(pattern, escape="\\")).distinct()
-        found = list(db.session.scalars(prefix.limit(10)))
-    return sorted(set(found))
-
-
-def _person(username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
-    """Return one person's connections, consent requests, failed flows and links, in scope."""
-    connections = list(
-        db.session.scalars(
-            _in_scope(select(Connection), tenants)
-            .where(Connection.username == username)
-            .order_by(Connection.created_at.desc())
-        )
-    )
-    return {
-        "username": username,
-        "connections": [_health(c) for c in connections],
-        "requests": _consent_requests(username, tenants),
-        "failures": _failures(username),
-        "links": links.for_person(db.session, username, tenants),
-    }
-
-
-def _in_scope(query: Select[tuple[T]], tenants: frozenset[str] | None) -> Select[tuple[T]]:
-    """Limit a query on connections to the helpdesk's tenants (None: every tenant)."""
-    return query if tenants is None else query.where(Connection.tenant_id.in_(sorted(tenants)))
-
-
-def _health(connection: Connection) -> dict[str, Any]:
-    """Return a connection with its health, idle days and last error's diagnosis."""
-    code = connection.last_error_code or ""
-    return {
-        "row": connection,
-        "idle_days": keepalive.idle_days(connection),
-        "near_limit": keepalive.near_limit(connection),
-        "diagnosis": explain_code(code) if code else None,
-        "status_reauth": connection.status == "reauthentication_required",
-    }
-
-
-def explain_code(code: str) -> Diagnosis:
-    """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
-    error = None if code.upper().startswith("AADSTS") else code
-    return explain.diagnose(error, code)
-
-
-def _failures(username: str) -> list[dict[str, Any]]:
-    """Return the person's recent failed sign-ins with their diagnosis."""
-    query = (
-        select(AuditEvent)
-        .where(AuditEvent.action == "flow.failed", func.lower(AuditEvent.actor) == username.lower())
-        .order_by(AuditEvent.id.desc())
-        .limit(10)
-    )
-    rows = []
-    for event in db.session.scalars(query):
-        code = str((event.detail or {}).get("code") or "")
-        rows.append({"event": event, "code": code, "diagnosis": explain_code(code)})
-    return rows
-
-
-def _consent_requests(username: str, tenants: frozenset[str] | None) -> list[ConsentRequest]:
-    """Return the person's consent requests in the helpdesk's tenants."""
-    query = (
-        select(ConsentRequest)
-        .join(ConsentRequester, ConsentRequester.request_id == ConsentRequest.id)
-        .where(func.lower(ConsentRequester.username) == username.lower())
-    )
-    if tenants is not None:
-        query = query.where(ConsentRequest.tenant_id.in_(sorted(tenants)))
-    return list(db.session.scalars(query.order_by(ConsentRequest.created_at.desc()).limit(10)))
 
 
 def _connection(connection_id: str) -> Connection:
