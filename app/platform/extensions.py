@@ -24,7 +24,7 @@ from app.identity.entra import Identity
 from app.identity.settings import IdentitySettings
 from app.models import Base
 from app.notify.deliveries import Notifier
-from app.notify.deliveries import NotifySettings
+from app.notify.settings import NotifySettings
 from app.platform import database
 from app.platform import metrics
 from app.platform import sessions

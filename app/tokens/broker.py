@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy import Row
 from sqlalchemy import Select
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.errors import ConnectionDamaged
@@ -25,23 +24,18 @@ from app.identity.outcomes import TokenOutcome
 from app.models import REAUTHENTICATION_REQUIRED
 from app.models import REVOKED
 from app.models import Connection
-from app.models import aware
 from app.models import iso
-from app.models import utcnow
 from app.tokens.locks import RefreshLocks
 from app.tokens.refresh_slots import RefreshSlots
 from app.tokens.rows import BY_CODE
 from app.tokens.rows import BY_ID
 from app.tokens.rows import DECOY_ACCOUNT
 from app.tokens.rows import DECOY_ID
-from app.tokens.rows import TABLE
 from app.tokens.rows import TokenRow
 from app.tokens.rows import decoy_cache
 from app.tokens.vault import Vault
 from app.tokens.writes import Events
-from app.tokens.writes import Transaction
-from app.tokens.writes import audit
-from app.tokens.writes import publish
+from app.tokens.writes import RowWrites
 
 log = logging.getLogger(__name__)
 MAX_CODE_LENGTH = 256
@@ -77,7 +71,7 @@ class Broker:
         self._locks = locks
         self._public_url = public_url.rstrip("/")
         self._lock_ttl = lock_ttl
-        self._last_used = timedelta(seconds=last_used_resolution)
+        self._rows = RowWrites(sessions, vault, events, timedelta(seconds=last_used_resolution))
         self._slots = RefreshSlots(refresh_slots, refresh_slot_wait, self._refreshed)
         decoy = decoy_cache(identity.settings.client_id)
         self._decoy_kid, self._decoy_sealed = vault.seal(DECOY_ID, decoy)
@@ -94,7 +88,7 @@ class Broker:
         if outcome is None:  # the refresh's own write records the use: one write, not two
             outcome = self._refresh(row, wanted, used=True)
         else:
-            self._touch(row)
+            self._rows.touch(row)
         return {
             "access_token": outcome.access_token,
             "token_type": "Bearer",
@@ -210,75 +204,20 @@ class Broker:
                 if fresh.cache_version != row.cache_version:  # a sibling stored a newer RT
                     row = fresh
                     continue
-                self._mark_reauthentication(row, refused)
+                self._rows.mark_reauthentication(row, refused)
                 raise self._reauthenticate(row) from None
             except ReauthenticationRequired:
-                self._mark_reauthentication(row, RefreshRefused("no_refresh_token"))
+                self._rows.mark_reauthentication(row, RefreshRefused("no_refresh_token"))
                 raise self._reauthenticate(row) from None
             self._refreshed("ok")
             if outcome.cache_blob is not None:
-                self._store_refreshed(row, outcome.cache_blob, used)
+                self._rows.store_refreshed(row, outcome.cache_blob, used)
             return outcome
         raise TemporarilyUnavailable(retry_after=1)
-
-    def _store_refreshed(self, row: TokenRow, blob: str, used: bool = False) -> None:
-        """Write the new cache only if nobody wrote since we read it (compare-and-swap)."""
-        key_id, sealed = self._vault.seal(row.id, blob.encode())
-        now = utcnow()
-        values: dict[str, Any] = {
-            "key_id": key_id,
-            "sealed_cache": sealed,
-            "cache_version": row.cache_version + 1,
-            "last_refresh_at": now,
-        }
-        if used:  # a data tool's call, not the keep-alive job
-            values["last_used_at"] = now
-        with self._write() as db:
-            result = db.connection().execute(
-                update(TABLE)
-                .where(TABLE.c.id == row.id, TABLE.c.cache_version == row.cache_version)
-                .values(**values)
-            )
-        if not result.rowcount:
-            # Someone wrote a newer cache meanwhile (a reconnect, or a lock that lapsed):
-            # theirs wins, so an older refresh token never overwrites a newer one.
-            log.warning("refreshed cache not stored for %s: version moved on", row.id)
-
-    def _mark_reauthentication(self, row: TokenRow, refused: RefreshRefused) -> None:
-        """Flag the connection for reconnection; keep the row and its sealed cache (C29)."""
-        code = f"AADSTS{refused.codes[0]}" if refused.codes else refused.error
-        with self._write() as db:
-            db.execute(
-                update(Connection)
-                .where(Connection.id == row.id, Connection.cache_version == row.cache_version)
-                .values(
-                    status=REAUTHENTICATION_REQUIRED,
-                    last_error_code=code[:64],
-                    last_error=f"refresh refused: {refused.error}"[:200],
-                )
-            )
-            db.add(audit("api", "connection.reauthentication_required", row.id, code=code))
-        log.info("connection %s needs reauthentication (%s)", row.id, code)
-        publish(self._events, "connection.reauthentication_required", row.id, row.connector,
-                code=code)  # fmt: skip
 
     def _reauthenticate(self, row: TokenRow) -> ReauthenticationRequired:
         """Return the 409 error with the reconnect link."""
         return ReauthenticationRequired(reauthenticate_url=self.reauthenticate_url(row.id))
-
-    def _touch(self, row: TokenRow) -> None:
-        """Record use at most once per resolution period, to avoid a write per call."""
-        now = utcnow()
-        last = row.last_used_at
-        if last is not None and now - aware(last) < self._last_used:
-            return
-        try:
-            with self._write() as db:
-                db.execute(
-                    update(Connection).where(Connection.id == row.id).values(last_used_at=now)
-                )
-        except TemporarilyUnavailable:  # bookkeeping only: never fail a token for it
-            log.warning("last_used_at not updated for %s", row.id)
 
     def _open(self, row: TokenRow) -> str:
         """Decrypt the row's MSAL cache."""
@@ -305,10 +244,6 @@ class Broker:
         """Run one of the broker's Core reads on a pooled connection, without an ORM session."""
         with self._engine().connect() as conn:
             return conn.execute(statement, params).first()
-
-    def _write(self) -> Transaction:
-        """Return a context that commits one short write transaction, or answers 503."""
-        return Transaction(self._sessions())
 
 
 def _ignore(_result: str) -> None:
