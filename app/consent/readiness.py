@@ -21,6 +21,17 @@ SCOPES = (
     f"{GRAPH}/Policy.Read.All",
     f"{GRAPH}/Directory.Read.All",
 )
+# The admin's sign-in for the checklist: Graph read scopes, never stored.
+SIGN_IN = Connector(
+    id="readiness",
+    name="Tenant readiness",
+    resource=GRAPH,
+    scopes=SCOPES,
+    account_types=frozenset({"work"}),
+    description="Reads your enterprise app, consent settings and grants to check them.",
+    admin_consent_likely=True,
+    data_plane_note="",
+)
 ENTERPRISE_APP = "Microsoft Entra admin center > Enterprise applications > {app}"
 CONSENT_SETTINGS = (
     "Microsoft Entra admin center > Enterprise applications > Consent and permissions > "

@@ -20,7 +20,6 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import GRAPH
-from app.connectors import Connector
 from app.consent import readiness
 from app.consent import records
 from app.errors import GraphUnavailable
@@ -37,16 +36,6 @@ from app.web.accounts import login_required
 bp = Blueprint("readiness", __name__, url_prefix="/admin")
 csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 REPORT_KEY = "app.blueprints.readiness.report"  # a live session key: kept across moves
-READINESS = Connector(
-    id="readiness",
-    name="Tenant readiness",
-    resource=GRAPH,
-    scopes=readiness.SCOPES,
-    account_types=frozenset({"work"}),
-    description="Reads your enterprise app, consent settings and grants to check them.",
-    admin_consent_likely=True,
-    data_plane_note="",
-)
 
 
 @bp.get("/readiness")
@@ -65,7 +54,10 @@ def start() -> ResponseReturnValue:
     """Sign the admin in for the Graph read scopes (they may need to accept them once)."""
     user = admin_user()
     flow = extensions.identity().start_flow(
-        READINESS, account_type="work", login_hint=user["username"], tenant=user["tenant_id"]
+        readiness.SIGN_IN,
+        account_type="work",
+        login_hint=user["username"],
+        tenant=user["tenant_id"],
     )
     purpose = {"purpose": "readiness", "tenant": user["tenant_id"], "admin_oid": user["oid"]}
     flows.remember(session, flow, purpose)
