@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from flask import Flask
 
 from app.errors import ConfigError
 from app.platform import config
+from app.platform import instance
 
 
 def fresh(tmp_path: Path) -> Flask:
@@ -27,6 +29,16 @@ def key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+ENTRA = {"AUTHORITY_HOST": "https://login.microsoftonline.com"}
+DEMO: dict[str, Any] = {
+    "AUTHORITY_HOST": "https://127.0.0.1:5999",
+    "CLIENT_ID": "demo-client",
+    "CLIENT_SECRET": "demo-secret",
+    "CA_FILE": "/tmp/demo/emulator/ca.pem",
+    "RESOURCE_URLS": {"https://graph.microsoft.com": "https://127.0.0.1:5999/graph"},
+    "PUBLIC_URL": "http://127.0.0.1:5610/",
+    "TENANT": "contoso.test",
+}
 PRODUCTION_OK: dict[str, Any] = {
     "PRODUCTION": True,
     "CLIENT_ID": "11111111-2222-3333-4444-555555555555",
@@ -48,18 +60,14 @@ def no_portal_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_development_defaults_point_at_the_emulator(tmp_path: Path) -> None:
+def test_development_fills_keys_sqlite_and_cookies(tmp_path: Path) -> None:
     app = fresh(tmp_path)
-    config.load(app, None)
+    config.load(app, ENTRA)
     c = app.config
-    instance = Path(app.instance_path)
+    instance_folder = Path(app.instance_path)
     assert c["PRODUCTION"] is False
-    assert c["AUTHORITY_HOST"] == "https://127.0.0.1:5443"
-    assert c["CA_FILE"] == str(instance / "emulator" / "ca.pem")
-    assert c["CLIENT_ID"] == "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
-    assert c["CLIENT_SECRET"] == config.DEV_CLIENT_SECRET
-    assert c["RESOURCE_URLS"]["https://graph.microsoft.com"] == "https://127.0.0.1:5443/graph"
-    assert c["DATABASE_URL"] == f"sqlite:///{instance / 'portal.db'}"
+    assert c["AUTHORITY_HOST"] == "https://login.microsoftonline.com"
+    assert c["DATABASE_URL"] == f"sqlite:///{instance_folder / 'portal.db'}"
     assert c["SQLALCHEMY_DATABASE_URI"] == c["DATABASE_URL"]
     assert c["SESSION_TYPE"] == "sqlalchemy"
     assert c["REDIRECT_URI"] == "http://127.0.0.1:5000/auth/callback"
@@ -72,13 +80,62 @@ def test_development_defaults_point_at_the_emulator(tmp_path: Path) -> None:
     assert c["FLOW_TTL"] == 600
 
 
+def test_every_setting_takes_its_defaults_type(tmp_path: Path) -> None:
+    app = fresh(tmp_path)
+    config.load(app, ENTRA)
+    for key, default in config.DEFAULTS.items():
+        assert type(app.config[key]) is type(default), key
+
+
+def test_development_without_an_identity_provider_or_demo_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.load(fresh(tmp_path), None)
+    message = str(caught.value)
+    assert "consent-portal demo" in message
+    for name in ("PORTAL_AUTHORITY_HOST", "PORTAL_CLIENT_ID", "PORTAL_CLIENT_SECRET"):
+        assert name in message
+
+
+def test_development_uses_the_running_demos_settings(tmp_path: Path) -> None:
+    app = fresh(tmp_path)
+    instance.record_demo(Path(app.instance_path), DEMO)
+    config.load(app, None)
+    for key in ("AUTHORITY_HOST", "CLIENT_ID", "CLIENT_SECRET", "CA_FILE", "RESOURCE_URLS"):
+        assert app.config[key] == DEMO[key]
+    assert app.config["PUBLIC_URL"] == "http://127.0.0.1:5610"
+    assert app.config["REDIRECT_URI"] == "http://127.0.0.1:5610/auth/callback"
+    assert "TENANT" not in app.config  # only portal settings are taken from the file
+
+
+def test_explicit_settings_beat_the_demos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = fresh(tmp_path)
+    instance.record_demo(Path(app.instance_path), DEMO)
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com")
+    config.load(app, {"CLIENT_ID": "mine", "CLIENT_CERTIFICATE": "/c.pem"})
+    assert app.config["PUBLIC_URL"] == "https://portal.example.com"
+    assert app.config["CLIENT_ID"] == "mine"
+    assert app.config["CLIENT_SECRET"] == ""  # a certificate replaces the demo's secret
+    assert app.config["AUTHORITY_HOST"] == DEMO["AUTHORITY_HOST"]
+
+
+def test_a_dead_demos_settings_are_ignored(tmp_path: Path) -> None:
+    app = fresh(tmp_path)
+    folder = Path(app.instance_path)
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid now names no process, as after a demo killed with SIGKILL
+    (folder / instance.DEMO_FILE).write_text(json.dumps({"pid": gone.pid, "settings": DEMO}))
+    with pytest.raises(ConfigError, match="consent-portal demo"):
+        config.load(app, None)
+
+
 def test_development_keys_are_generated_once_and_private(tmp_path: Path) -> None:
     first = fresh(tmp_path)
-    config.load(first, None)
+    config.load(first, ENTRA)
     keys_file = Path(first.instance_path) / "dev-keys.json"
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
     second = fresh(tmp_path)
-    config.load(second, None)
+    config.load(second, ENTRA)
     for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY"):
         assert first.config[name] == second.config[name]
         assert len(first.config[name]) >= 32
@@ -97,7 +154,7 @@ def test_environment_values_are_coerced(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PORTAL_CLIENT_ID", "12345")
     monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://portal.example.com/")
     app = fresh(tmp_path)
-    config.load(app, None)
+    config.load(app, ENTRA)
     c = app.config
     assert c["HTTP_TIMEOUT"] == 2.5
     assert c["FLOW_TTL"] == 120
@@ -125,8 +182,8 @@ def test_bad_environment_values_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError):
-        config.load(fresh(tmp_path), None)
+    with pytest.raises(ConfigError, match=name):
+        config.load(fresh(tmp_path), ENTRA)
 
 
 def test_production_with_everything_starts(tmp_path: Path) -> None:
@@ -155,7 +212,6 @@ def test_production_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
         ({"SECRET_KEY": "dev"}, "PORTAL_SECRET_KEY"),
         ({"ENCRYPTION_KEYS": ""}, "PORTAL_ENCRYPTION_KEYS"),
         ({"HASH_KEY": ""}, "PORTAL_HASH_KEY"),
-        ({"CLIENT_SECRET": config.DEV_CLIENT_SECRET}, "PORTAL_CLIENT_SECRET"),
         ({"ENCRYPTION_KEYS": "k1:tooshort"}, "PORTAL_ENCRYPTION_KEYS"),
         ({"CLIENT_SECRET": "", "CLIENT_CERTIFICATE": "/c.pem"}, "PORTAL_CLIENT_CERTIFICATE_KEY"),
     ],
@@ -189,10 +245,10 @@ def test_a_certificate_replaces_the_secret(tmp_path: Path) -> None:
 
 def test_redis_switches_sessions(tmp_path: Path) -> None:
     app = fresh(tmp_path)
-    config.load(app, {"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    config.load(app, ENTRA | {"REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert app.config["SESSION_TYPE"] == "redis"
 
 
 def test_a_rate_limit_that_is_not_one_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a rate limit"):
-        config.load(fresh(tmp_path), {"RATELIMIT_IP": "600 a minute"})
+        config.load(fresh(tmp_path), ENTRA | {"RATELIMIT_IP": "600 a minute"})

@@ -1,10 +1,14 @@
-"""`consent-portal keys status|rotate`: see and move connections onto the newest key."""
+"""`consent-portal keys status | rotate`: see and move connections onto the newest key."""
 
 from __future__ import annotations
 
 import click
-from flask import Flask
-from flask.cli import ScriptInfo
+
+from app.cli import portal
+from app.platform import extensions
+from app.tokens import keys
+
+NO_KEY_CHECK = {"KEY_CHECK": False}  # rotation is how the start-up key check gets satisfied
 
 
 @click.group("keys")
@@ -12,24 +16,10 @@ def keys_group() -> None:
     """Manage the encryption keys of stored connections."""
 
 
-def _app() -> Flask:
-    """Return the app of `flask --app`, or build one without the start-up key check."""
-    from app import create_app
-
-    info = click.get_current_context().find_object(ScriptInfo)
-    if info is not None:
-        return info.load_app()
-    return create_app({"KEY_CHECK": False})  # rotation is how the check gets satisfied
-
-
 @keys_group.command("status")
 def keys_status() -> None:
     """Count connections per key id; the newest key is marked."""
-    from app.platform import extensions
-    from app.tokens import keys
-
-    app = _app()
-    with app.app_context():
+    with portal.app_context(**NO_KEY_CHECK):
         vault = extensions.vault()
         counts = keys.status(extensions.db.engine)
         missing = keys.unknown(extensions.db.engine, vault)
@@ -45,11 +35,7 @@ def keys_status() -> None:
 @click.option("--batch-size", default=500, show_default=True, help="Rows read per batch.")
 def keys_rotate(batch_size: int) -> None:
     """Re-seal every connection under the newest key while the portal serves (resumable)."""
-    from app.platform import extensions
-    from app.tokens import keys
-
-    app = _app()
-    with app.app_context():
+    with portal.app_context(**NO_KEY_CHECK):
         engine, vault = extensions.db.engine, extensions.vault()
         total = keys.pending(engine, vault)
         click.echo(f"{total} connection(s) to re-seal under key {vault.current_kid!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +16,12 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from app.errors import ConfigError
+from app.platform import instance
 from app.platform import ratelimits
 from app.tokens import vault
 
-EMULATOR_HOST = "https://127.0.0.1:5443"
 log = logging.getLogger(__name__)
-DEV_CLIENT_ID = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
-DEV_CLIENT_SECRET = "dev-only-portal-secret-not-for-production"
 DEV_SECRET_KEYS = frozenset({"", "dev", "development", "secret", "change-me", "changeme"})
-DEV_KEYS_FILE = "dev-keys.json"
 COOKIE_NAME = "ccp_session"
 
 DEFAULTS: dict[str, Any] = {
@@ -46,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "DYNAMICS_ORGS": ["https://contoso.crm.dynamics.com"],
     "HTTP_TIMEOUT": 10.0,
     "REDIS_TIMEOUT": 0.5,
-    "DATABASE_CONNECT_TIMEOUT": 2,
+    "DATABASE_CONNECT_TIMEOUT": 2.0,
     "FLOW_TTL": 600,
     "REFRESH_LOCK_TTL": 60,
     # Upstream refreshes at once per worker process; a caller waits this long for a slot, then
@@ -75,25 +74,6 @@ DEFAULTS: dict[str, Any] = {
     "HELPDESK_CONTACT": "",
 }
 
-# How each setting read from the environment is coerced (from_prefixed_env parses JSON first).
-BOOLS = ("PRODUCTION",)
-INTS: tuple[str, ...] = (
-    "FLOW_TTL",
-    "REFRESH_LOCK_TTL",
-    "REFRESH_CONCURRENCY",
-    "SESSION_IDLE_MINUTES",
-    "SESSION_MAX_HOURS",
-    "LAST_USED_RESOLUTION",
-)
-INTS += ("CONSENT_REQUEST_DAYS", "NOTIFY_MAX_ATTEMPTS")
-INTS += ("LINK_MAX_DAYS", "KEEPALIVE_DAYS")
-FLOATS: tuple[str, ...] = ("HTTP_TIMEOUT", "NOTIFY_BACKOFF", "REDIS_TIMEOUT")
-FLOATS += ("DATABASE_CONNECT_TIMEOUT", "REFRESH_SLOT_WAIT")
-LISTS: tuple[str, ...] = ("SECRET_KEY_FALLBACKS", "DYNAMICS_ORGS")
-LISTS += ("ADMIN_USERS", "HELPDESK_USERS", "WEBHOOK_URLS")
-DICTS = ("RESOURCE_URLS", "CONNECTOR_SCOPES")
-STRINGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, str))
-
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Fill app.config from defaults, PORTAL_* variables and overrides, then check it."""
@@ -104,28 +84,21 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     if app.config["PRODUCTION"]:
         refuse_incomplete(app.config)
     else:
-        fill_development(app.config, Path(app.instance_path))
+        fill_development(app.config, Path(app.instance_path), explicit(overrides))
     derive(app.config)
 
 
-def coerce(config: dict[str, Any]) -> None:
-    """Turn environment strings into the types the portal expects."""
-    for key in BOOLS:
-        config[key] = _bool(key, config.get(key))
-    for key in INTS:
-        number = _number(key, config.get(key))
-        if number < 1:  # int() would turn 0.5 into 0: no slots, no retries, no days
-            raise ConfigError(f"PORTAL_{key} must be a whole number of at least 1")
-        config[key] = int(number)
-    for key in FLOATS:
-        config[key] = float(_number(key, config.get(key)))
-    for key in LISTS:
-        config[key] = _list(config.get(key))
-    for key in DICTS:
-        config[key] = _dict(key, config.get(key))
-    for key in STRINGS:
-        value = config.get(key)
-        config[key] = "" if value is None else str(value).strip()
+def explicit(overrides: Mapping[str, Any] | None) -> set[str]:
+    """Return the settings that a PORTAL_* variable or an override gives a value."""
+    given = {k.removeprefix("PORTAL_"): v for k, v in os.environ.items() if k.startswith("PORTAL_")}
+    given.update(overrides or {})
+    return {key for key, value in given.items() if value not in (None, "")}  # `PORTAL_X=` is unset
+
+
+def coerce(config: dict[str, Any], keys: Iterable[str] = DEFAULTS) -> None:
+    """Turn environment strings into the type of each setting's default."""
+    for key in keys:
+        config[key] = COERCE[type(DEFAULTS[key])](key, config.get(key))
 
 
 def refuse_incomplete(config: Mapping[str, Any]) -> None:
@@ -136,8 +109,6 @@ def refuse_incomplete(config: Mapping[str, Any]) -> None:
             problems.append(f"PORTAL_{key} is not set")
     if not config.get("CLIENT_SECRET") and not config.get("CLIENT_CERTIFICATE"):
         problems.append("set PORTAL_CLIENT_SECRET or PORTAL_CLIENT_CERTIFICATE")
-    if config.get("CLIENT_SECRET") == DEV_CLIENT_SECRET:
-        problems.append("PORTAL_CLIENT_SECRET is the development secret")
     if config.get("CLIENT_CERTIFICATE") and not config.get("CLIENT_CERTIFICATE_KEY"):
         problems.append("PORTAL_CLIENT_CERTIFICATE_KEY is not set")
     secret = str(config.get("SECRET_KEY") or "")
@@ -154,55 +125,33 @@ def refuse_incomplete(config: Mapping[str, Any]) -> None:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
 
-def fill_development(config: dict[str, Any], instance: Path) -> None:
-    """Fill what is missing for the demo: keys, SQLite, and the emulator as identity provider."""
-    keys = dev_keys(instance)
+def fill_development(config: dict[str, Any], folder: Path, given: set[str]) -> None:
+    """Fill what is missing for one machine: keys, SQLite, and the demo's identity provider."""
+    keys = instance.dev_keys(folder)
     for key in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY"):
         if not config.get(key):
             config[key] = keys[key]
     if not config.get("DATABASE_URL"):
-        config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.db'}"
+        config["DATABASE_URL"] = f"sqlite:///{folder / 'portal.db'}"
     if not config.get("AUTHORITY_HOST"):
-        # The emulator comes as a bundle: its host, its CA and the demo world's registration.
-        config["AUTHORITY_HOST"] = EMULATOR_HOST
-        config["CA_FILE"] = config.get("CA_FILE") or str(instance / "emulator" / "ca.pem")
-        config["CLIENT_ID"] = config.get("CLIENT_ID") or DEV_CLIENT_ID
-        if not config.get("CLIENT_CERTIFICATE"):
-            config["CLIENT_SECRET"] = config.get("CLIENT_SECRET") or DEV_CLIENT_SECRET
-        config["RESOURCE_URLS"] = config.get("RESOURCE_URLS") or emulator_resources(EMULATOR_HOST)
+        use_demo(config, folder, given)
 
 
-def emulator_resources(host: str) -> dict[str, str]:
-    """Return where the emulator serves each resource API."""
-    return {
-        "https://graph.microsoft.com": f"{host}/graph",
-        "https://storage.azure.com": f"{host}/storage",
-        "https://contoso.crm.dynamics.com": f"{host}/dynamics",
-    }
-
-
-def dev_keys(instance: Path) -> dict[str, str]:
-    """Return the development keys, generating them once into the instance folder (0600)."""
-    path = instance / DEV_KEYS_FILE
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        fresh = {
-            "SECRET_KEY": vault.generate_key(),
-            "ENCRYPTION_KEYS": f"dev1:{vault.generate_key()}",
-            "HASH_KEY": vault.generate_key(),
-        }
-        try:  # O_EXCL: two processes starting together keep one set of keys
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(fresh, handle)
-            return fresh
-    data = json.loads(path.read_text())
-    if not all(isinstance(data.get(k), str) for k in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY")):
-        raise ConfigError(f"{path} is damaged; delete it to generate new development keys")
-    return {k: data[k] for k in ("SECRET_KEY", "ENCRYPTION_KEYS", "HASH_KEY")}
+def use_demo(config: dict[str, Any], folder: Path, given: set[str]) -> None:
+    """Take the running demo's URL and emulator for every setting not given explicitly."""
+    recorded = instance.running_demo(folder)
+    if recorded is None:
+        raise ConfigError(
+            f"no identity provider: PORTAL_AUTHORITY_HOST is not set and no demo runs on {folder}; "
+            "start `consent-portal demo` on this instance folder, or set PORTAL_AUTHORITY_HOST, "
+            "PORTAL_CLIENT_ID and PORTAL_CLIENT_SECRET (PORTAL_CA_FILE and PORTAL_RESOURCE_URLS "
+            "for an emulator)"
+        )
+    if "CLIENT_CERTIFICATE" in given:  # a certificate replaces the demo's secret
+        given = given | {"CLIENT_SECRET"}
+    chosen = {k: v for k, v in recorded.items() if k in DEFAULTS and k not in given}
+    config.update(chosen)
+    coerce(config, chosen)
 
 
 def derive(config: dict[str, Any]) -> None:
@@ -272,8 +221,8 @@ def _bool(key: str, value: Any) -> bool:
     raise ConfigError(f"PORTAL_{key} must be true or false, not {value!r}")
 
 
-def _number(key: str, value: Any) -> float:
-    """Coerce an int, float or numeric string."""
+def _positive(key: str, value: Any) -> float:
+    """Coerce an int, float or numeric string above 0."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -283,7 +232,20 @@ def _number(key: str, value: Any) -> float:
     return number
 
 
-def _list(value: Any) -> list[str]:
+def _whole(key: str, value: Any) -> int:
+    """Coerce a number of at least 1 to an int."""
+    number = _positive(key, value)
+    if number < 1:  # int() would turn 0.5 into 0: no slots, no retries, no days
+        raise ConfigError(f"PORTAL_{key} must be a whole number of at least 1")
+    return int(number)
+
+
+def _text(key: str, value: Any) -> str:
+    """Coerce to a stripped string; None is empty."""
+    return "" if value is None else str(value).strip()
+
+
+def _list(key: str, value: Any) -> list[str]:
     """Coerce a list or a comma-separated string."""
     if value is None or value == "":
         return []
@@ -303,3 +265,9 @@ def _dict(key: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"PORTAL_{key} must be a JSON object")
     return dict(value)
+
+
+# Each setting takes its default's type; looked up by type(), as isinstance(True, int) holds.
+COERCE: dict[type, Callable[[str, Any], Any]] = {
+    bool: _bool, int: _whole, float: _positive, str: _text, list: _list, dict: _dict,
+}  # fmt: skip

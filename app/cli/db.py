@@ -1,0 +1,22 @@
+"""`consent-portal db upgrade`: apply the database migrations."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli import portal
+
+
+@click.group("db")
+def db_group() -> None:
+    """Manage the portal's database."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from app.platform import database
+
+    with portal.app_context(DATABASE_CHECK=False) as app:  # the start-up check wants this done
+        database.upgrade(app)
+    click.echo("The database is up to date.")

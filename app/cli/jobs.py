@@ -1,0 +1,52 @@
+"""`consent-portal jobs keep-alive | run`, plus the consent jobs: what cron or a timer runs."""
+
+from __future__ import annotations
+
+import click
+
+from app.cli import consent
+from app.cli import portal
+from app.platform import extensions
+from app.platform.extensions import db
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Scheduled jobs (run them from cron or a systemd timer)."""
+
+
+@jobs_group.command("keep-alive")
+@click.option(
+    "--days", type=int, help="Refresh connections idle this long (PORTAL_KEEPALIVE_DAYS)."
+)
+def keep_alive(days: int | None) -> None:
+    """Refresh idle connections; flag those that fail and e-mail their owners a reconnect link."""
+    with portal.app_context():
+        report = extensions.keepalive().run(db.session, days)
+    click.echo(
+        f"refreshed {len(report.refreshed)}, reauthentication required {len(report.flagged)}, "
+        f"mailed {len(report.mailed)}, unavailable {len(report.unavailable)}"
+    )
+    if report.unavailable:
+        raise SystemExit(75)  # EX_TEMPFAIL: cron mails the operator, the next run retries
+
+
+@jobs_group.command("run")
+@click.pass_context
+def run_all(ctx: click.Context) -> None:
+    """Run every scheduled job once (what cron or the systemd timer calls)."""
+    worst = 0
+    for name, command in sorted(jobs_group.commands.items()):
+        if name == "run":
+            continue
+        click.echo(f"{name}: ", nl=False)
+        try:
+            ctx.invoke(command)
+        except SystemExit as stop:  # one failing job must not keep the others from running
+            worst = max(worst, int(stop.code or 0))
+    if worst:
+        raise SystemExit(worst)
+
+
+jobs_group.add_command(consent.expire_requests_command)  # issue 4
+jobs_group.add_command(consent.deliver_command)
