@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from app.errors import ConfigError
+from app.platform import database
 from app.platform import instance
 from app.platform import ratelimits
 from app.tokens import vault
@@ -165,7 +166,7 @@ def derive(config: dict[str, Any]) -> None:
     https = urlsplit(public).scheme == "https"
     config.update(
         SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(
             config["DATABASE_URL"], config["HTTP_TIMEOUT"], config["DATABASE_CONNECT_TIMEOUT"]
         ),
         SESSION_COOKIE_NAME=f"__Host-{COOKIE_NAME}" if https else COOKIE_NAME,
@@ -185,28 +186,6 @@ def derive(config: dict[str, Any]) -> None:
         config["DEBUG"] = False
         if not config["REDIS_URL"]:  # every gunicorn worker would count on its own
             log.warning("PORTAL_REDIS_URL is not set: rate limits are kept per worker process")
-
-
-def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict[str, Any]:
-    """Return engine options: WAL-friendly SQLite waits, bounded PostgreSQL connects."""
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": timeout}}
-    if url.startswith("postgresql"):
-        return {
-            "pool_pre_ping": True,  # a connection broken by a restart is replaced, not used
-            "pool_timeout": timeout,  # waiting for a free pooled connection
-            "connect_args": {
-                # libpq rounds values under 2 up to 2 seconds
-                "connect_timeout": max(2, int(connect_timeout)),
-                # a cut network surfaces as an error instead of a hung worker
-                "tcp_user_timeout": int(timeout * 1000),
-                "keepalives": 1,
-                "keepalives_idle": 10,
-                "keepalives_interval": 5,
-                "keepalives_count": 2,
-            },
-        }
-    return {"pool_pre_ping": True}
 
 
 def _bool(key: str, value: Any) -> bool:

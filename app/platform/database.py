@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -69,3 +70,25 @@ def prepare(app: Flask) -> None:
     if app.config.get("KEY_CHECK") is not False:  # `consent-portal keys` itself skips it
         with app.app_context():
             keys.check(app.extensions["sqlalchemy"].engine, app.extensions["portal.vault"])
+
+
+def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict[str, Any]:
+    """Return engine options: WAL-friendly SQLite waits, bounded PostgreSQL connects."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": timeout}}
+    if url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,  # a connection broken by a restart is replaced, not used
+            "pool_timeout": timeout,  # waiting for a free pooled connection
+            "connect_args": {
+                # libpq rounds values under 2 up to 2 seconds
+                "connect_timeout": max(2, int(connect_timeout)),
+                # a cut network surfaces as an error instead of a hung worker
+                "tcp_user_timeout": int(timeout * 1000),
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 2,
+            },
+        }
+    return {"pool_pre_ping": True}
