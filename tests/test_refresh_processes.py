@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from entra_emulator import Emulator
+
 WORKER = r"""
 import json, sys, threading, time
-from app import create_app, extensions
+from app import create_app
+from app.platform import extensions
 settings, code, start_at, threads = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3]), 10
 app = create_app(settings)
 out, barrier = [], threading.Barrier(threads)
@@ -35,7 +38,7 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_two_processes_twenty_callers_one_refresh(
-    app: Flask, entra: Any, connect: Any, tmp_path: Path
+    app: Flask, entra: Emulator, connect: Any, tmp_path: Path
 ) -> None:
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     _, code = connect()
