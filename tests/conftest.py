@@ -7,19 +7,28 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
-from urllib.parse import parse_qsl
 from urllib.parse import quote
 from urllib.parse import quote_plus
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from entra_emulator import Emulator
 from entra_emulator import serve
+from tests.signins import People
+from tests.signins import Web
+from tests.signins import connect_account
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from app.models import Connection
 
 TEST_PG = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 TEST_REDIS = os.environ.get("PORTAL_TEST_REDIS_URL", "")
@@ -28,14 +37,14 @@ UNLIMITED = {"RATELIMIT_TOKEN": "100000/minute", "RATELIMIT_IP": "100000/minute"
 
 
 @pytest.fixture(scope="session")
-def entra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def entra_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """Run one Entra emulator over TLS for the whole test session."""
     with serve(port=0, http_port=0, state_dir=tmp_path_factory.mktemp("entra")) as emu:
         yield emu
 
 
 @pytest.fixture
-def entra(entra_server: Any) -> Any:
+def entra(entra_server: Emulator) -> Emulator:
     """Return the emulator, reset to the demo world for this test."""
     entra_server.reset()
     return entra_server
@@ -57,7 +66,7 @@ ALL_BACKENDS = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)
 
 
 @pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[dict[str, str]]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Yield database (and session store) settings: SQLite, PostgreSQL, or SQLite with Redis."""
     backend = getattr(request, "param", "sqlite")
     if backend == "sqlite":
@@ -98,7 +107,7 @@ class postgres_schema:  # noqa: N801 - used as a context manager like a function
         self.engine.dispose()
 
 
-def make_app(tmp_path: Any, settings: dict[str, Any]) -> Flask:
+def make_app(tmp_path: Path, settings: dict[str, Any]) -> Flask:
     """Build a portal app whose instance folder is under tmp_path."""
     from app import create_app
 
@@ -107,7 +116,7 @@ def make_app(tmp_path: Any, settings: dict[str, Any]) -> Flask:
 
 
 @pytest.fixture
-def app(tmp_path: Any, db_url: dict[str, str], entra: Any) -> Iterator[Flask]:
+def app(tmp_path: Path, db_url: dict[str, str], entra: Emulator) -> Iterator[Flask]:
     """Return a portal app wired to the emulator."""
     portal = make_app(tmp_path, dict(entra.portal_settings()) | db_url)
     yield portal
@@ -123,7 +132,7 @@ def dispose(portal: Flask) -> None:
 
 
 @pytest.fixture
-def make_portal(tmp_path: Any, entra: Any) -> Iterator[Any]:
+def make_portal(tmp_path: Path, entra: Emulator) -> Iterator[Callable[..., Flask]]:
     """Return a factory for extra apps wired to the emulator, with settings changed."""
     made: list[Flask] = []
 
@@ -145,43 +154,37 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def connect(app: Flask, entra: Any) -> Any:
+def web(client: FlaskClient, entra: Emulator) -> Web:
+    """Return a person at the portal and the emulator."""
+    return Web(client, entra)
+
+
+@pytest.fixture
+def person(app: Flask, entra: Emulator) -> People:
+    """Return a factory of people at this portal, each with their own cookies at Entra."""
+    return lambda username: Web.person(app, entra, username)
+
+
+@pytest.fixture
+def connect(app: Flask, entra: Emulator) -> Callable[..., tuple[str, str | None]]:
     """Return a function that connects an emulator account to this app."""
 
-    def run(connector_id: str = "onedrive", username: str = "user@fabrikam.test", **kw: Any) -> Any:
+    def run(
+        connector_id: str = "onedrive", username: str = "user@fabrikam.test", **kw: Any
+    ) -> tuple[str, str | None]:
+        """Connect the account; return its connection id and its code (None on a reconnect)."""
         return connect_account(app, entra, connector_id, username, **kw)
 
     return run
 
 
 @pytest.fixture
-def read_row(app: Flask) -> Any:
+def read_row(app: Flask) -> Callable[[str], Connection | None]:
     """Return a function that reads a connection row afresh."""
     return lambda connection_id: row(app, connection_id)
 
 
-def connect_account(
-    portal: Flask,
-    emu: Any,
-    connector_id: str = "onedrive",
-    username: str = "user@fabrikam.test",
-    account_type: str | None = None,
-) -> tuple[str, str | None]:
-    """Run a real sign-in at the emulator and store the connection; return its id and code."""
-    from app.platform import extensions
-
-    with portal.app_context():
-        identity = extensions.identity()
-        connector = extensions.connectors()[connector_id]
-        flow = identity.start_flow(connector, account_type=account_type)
-        callback = emu.sign_in(flow["auth_uri"], username, password="demo", accept=True)
-        query = dict(parse_qsl(urlsplit(callback).query))
-        result = identity.finish_flow(flow, query)
-        connection, code = extensions.connection_store().create_or_update(result, connector)
-    return connection.id, code
-
-
-def row(portal: Flask, connection_id: str) -> Any:
+def row(portal: Flask, connection_id: str) -> Connection | None:
     """Return a fresh copy of a connection row."""
     from app.models import Connection
     from app.platform.extensions import session_factory
@@ -213,7 +216,7 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Any]:
+def browser(chromium_path: str) -> Iterator[Browser]:
     """Launch one headless Chromium for the whole run."""
     from playwright.sync_api import sync_playwright
 
@@ -239,7 +242,7 @@ CODE_PATTERN = re.compile(rb"ccp_[A-Za-z0-9_-]{43}")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def secret_scan(entra_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def secret_scan(entra_server: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Log everything at DEBUG, then fail the run if an issued secret leaked anywhere."""
     log_file = tmp_path_factory.getbasetemp() / "debug.log"
     handler = logging.FileHandler(log_file, encoding="utf-8")

@@ -17,6 +17,7 @@ from flask import Flask
 
 from app.cli import main
 from app.platform import instance
+from entra_emulator import Emulator
 from tests.test_demo import CLI
 from tests.test_demo import running_demo
 from tests.test_demo import stop
@@ -32,7 +33,7 @@ def no_portal_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(instance.ENV, str(tmp_path / "unused"))  # restored after each test
 
 
-def demo_settings(entra: Any, public_url: str) -> dict[str, Any]:
+def demo_settings(entra: Emulator, public_url: str) -> dict[str, Any]:
     """Return what a demo on public_url records: its URL and the emulator's settings."""
     return dict(entra.portal_settings()) | {"PUBLIC_URL": public_url}
 
@@ -57,7 +58,7 @@ def test_instance_is_accepted_before_and_after_the_subcommand(
     assert "consent-portal demo" in result.output and "PORTAL_AUTHORITY_HOST" in result.output
 
 
-def test_a_command_beside_a_recorded_demo_prints_its_urls(tmp_path: Path, entra: Any) -> None:
+def test_a_command_beside_a_recorded_demo_prints_its_urls(tmp_path: Path, entra: Emulator) -> None:
     folder = tmp_path / "instance"
     folder.mkdir()
     instance.record_demo(folder, demo_settings(entra, "http://127.0.0.1:5610"))
@@ -72,7 +73,7 @@ def test_a_command_beside_a_recorded_demo_prints_its_urls(tmp_path: Path, entra:
 
 
 def test_an_explicit_public_url_beats_the_demo(
-    tmp_path: Path, entra: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, entra: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "instance"
     folder.mkdir()

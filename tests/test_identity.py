@@ -24,6 +24,7 @@ from app.errors import SignInRejected
 from app.identity.entra import Identity
 from app.identity.settings import IdentitySettings
 from app.platform import extensions
+from entra_emulator import Emulator
 
 CLIENT = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
 HOST = "https://login.example.test"
@@ -42,7 +43,7 @@ def finish(app: Flask, flow: dict[str, Any], callback: str) -> Any:
         return extensions.identity().finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
 
 
-def test_full_flow_for_a_work_account(app: Flask, entra: Any) -> None:
+def test_full_flow_for_a_work_account(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type=None, login_hint="user@fabrikam.test")
     query = parse_qs(urlsplit(flow["auth_uri"]).query)
     assert query["code_challenge_method"] == ["S256"]
@@ -61,7 +62,7 @@ def test_full_flow_for_a_work_account(app: Flask, entra: Any) -> None:
     assert cache["RefreshToken"] and cache["AccessToken"]
 
 
-def test_a_personal_account_through_consumers(app: Flask, entra: Any) -> None:
+def test_a_personal_account_through_consumers(app: Flask, entra: Emulator) -> None:
     flow = start(app, "outlook", account_type="personal")
     assert flow["portal.authority_tenant"] == "consumers"
     result = finish(app, flow, entra.sign_in(flow["auth_uri"], "pat@outlook.test"))
@@ -69,7 +70,7 @@ def test_a_personal_account_through_consumers(app: Flask, entra: Any) -> None:
     assert result.tenant_id == MSA_TENANT
 
 
-def test_a_redeemed_code_cannot_be_redeemed_again(app: Flask, entra: Any) -> None:
+def test_a_redeemed_code_cannot_be_redeemed_again(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type="work")
     callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test")
     finish(app, flow, callback)
@@ -78,7 +79,7 @@ def test_a_redeemed_code_cannot_be_redeemed_again(app: Flask, entra: Any) -> Non
     assert caught.value.error == "invalid_grant"
 
 
-def test_an_old_flow_has_expired(app: Flask, entra: Any) -> None:
+def test_an_old_flow_has_expired(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type="work")
     callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test")
     flow["portal.created_at"] = time.time() - app.config["FLOW_TTL"] - 1
@@ -88,7 +89,7 @@ def test_an_old_flow_has_expired(app: Flask, entra: Any) -> None:
     assert entra.request_log(endpoint="token") == []
 
 
-def test_a_foreign_state_is_rejected_without_a_token_call(app: Flask, entra: Any) -> None:
+def test_a_foreign_state_is_rejected_without_a_token_call(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type="work")
     other = start(app, "onedrive", account_type="work")
     callback = entra.sign_in(other["auth_uri"], "user@fabrikam.test")
@@ -98,7 +99,7 @@ def test_a_foreign_state_is_rejected_without_a_token_call(app: Flask, entra: Any
     assert entra.request_log(endpoint="token") == []
 
 
-def test_a_declined_consent_is_an_entra_error(app: Flask, entra: Any) -> None:
+def test_a_declined_consent_is_an_entra_error(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type="work")
     callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test", accept=False)
     with pytest.raises(EntraError) as caught:
@@ -108,7 +109,7 @@ def test_a_declined_consent_is_an_entra_error(app: Flask, entra: Any) -> None:
     assert caught.value.trace_id
 
 
-def test_an_error_redirect_keeps_subcode_and_ids(app: Flask, entra: Any) -> None:
+def test_an_error_redirect_keeps_subcode_and_ids(app: Flask, entra: Emulator) -> None:
     flow = start(app, "sharepoint", account_type="work")
     description = (
         "AADSTS65004: User declined to consent to access the app.\r\n"
@@ -158,7 +159,7 @@ def test_an_unreachable_identity_provider(app: Flask) -> None:
 
 
 def test_flows_start_on_one_client_per_authority(
-    app: Flask, entra: Any, monkeypatch: pytest.MonkeyPatch
+    app: Flask, entra: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
     with app.app_context():
@@ -180,7 +181,7 @@ def test_flows_start_on_one_client_per_authority(
     assert built == ["organizations", "consumers"]
 
 
-def test_check_logout_and_admin_consent_links(app: Flask, entra: Any) -> None:
+def test_check_logout_and_admin_consent_links(app: Flask, entra: Emulator) -> None:
     with app.app_context():
         identity = extensions.identity()
         assert identity.check() is True
@@ -195,7 +196,7 @@ def test_check_logout_and_admin_consent_links(app: Flask, entra: Any) -> None:
     assert parse_qs(parts.query)["client_id"] == [app.config["CLIENT_ID"]]
 
 
-def test_token_for_another_account_needs_reauthentication(app: Flask, entra: Any) -> None:
+def test_token_for_another_account_needs_reauthentication(app: Flask, entra: Emulator) -> None:
     flow = start(app, "onedrive", account_type="work")
     result = finish(app, flow, entra.sign_in(flow["auth_uri"], "user@fabrikam.test"))
     with app.app_context(), pytest.raises(ReauthenticationRequired):
@@ -211,21 +212,21 @@ def test_token_for_another_account_needs_reauthentication(app: Flask, entra: Any
 
 
 @pytest.fixture(scope="module")
-def keys() -> tuple[Any, Any]:
+def keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
     """Return the trusted signing key and an attacker's key."""
     make = lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)  # noqa: E731
     return make(), make()
 
 
 @pytest.fixture
-def validator(keys: tuple[Any, Any]) -> Identity:
+def validator(keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]) -> Identity:
     """Return an Identity that trusts one key under kid "k1", without network."""
     identity = Identity(IdentitySettings(HOST, CLIENT, "http://127.0.0.1/auth/callback"))
     identity._jwks["k1"] = keys[0].public_key()
     return identity
 
 
-def token(key: Any, **overrides: Any) -> str:
+def token(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
     """Return an RS256 ID token with sensible claims, changed by overrides."""
     now = int(time.time())
     claims = {
@@ -244,7 +245,9 @@ def token(key: Any, **overrides: Any) -> str:
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
 
 
-def test_a_good_token_passes(validator: Identity, keys: tuple[Any, Any]) -> None:
+def test_a_good_token_passes(
+    validator: Identity, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
     claims = validator.validate_id_token(token(keys[0]), "organizations")
     assert claims["tid"] == TENANT
     assert validator.validate_id_token(token(keys[0]), TENANT)["oid"]
@@ -264,21 +267,24 @@ def test_a_good_token_passes(validator: Identity, keys: tuple[Any, Any]) -> None
     ],
 )
 def test_bad_tokens_are_rejected(
-    validator: Identity, keys: tuple[Any, Any], overrides: dict[str, Any], authority: str
+    validator: Identity,
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    overrides: dict[str, Any],
+    authority: str,
 ) -> None:
     with pytest.raises(SignInRejected):
         validator.validate_id_token(token(keys[0], **overrides), authority)
 
 
 def test_a_token_signed_by_another_key_is_rejected(
-    validator: Identity, keys: tuple[Any, Any]
+    validator: Identity, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
 ) -> None:
     with pytest.raises(SignInRejected):
         validator.validate_id_token(token(keys[1]), "organizations")
 
 
 def test_an_unsigned_token_is_rejected(validator: Identity) -> None:
-    unsigned = jwt.encode({"aud": CLIENT, "tid": TENANT}, key=None, algorithm="none")
+    unsigned = jwt.encode({"aud": CLIENT, "tid": TENANT}, key="", algorithm="none")
     with pytest.raises(SignInRejected):
         validator.validate_id_token(unsigned, "organizations")
     with pytest.raises(SignInRejected):
@@ -288,7 +294,7 @@ def test_an_unsigned_token_is_rejected(validator: Identity) -> None:
 
 
 def test_a_consumer_token_passes_only_for_consumers_or_common(
-    validator: Identity, keys: tuple[Any, Any]
+    validator: Identity, keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
 ) -> None:
     msa = token(keys[0], tid=MSA_TENANT, iss=f"{HOST}/{MSA_TENANT}/v2.0")
     assert validator.validate_id_token(msa, "consumers")["tid"] == MSA_TENANT

@@ -8,6 +8,7 @@ a dedicated redis-server started here (paused with CLIENT PAUSE), never the mach
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from typing import cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -34,12 +36,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.models import Connection
 from app.tokens.vault import Vault
+from entra_emulator import Emulator
 
 pytestmark = pytest.mark.slow
 TEST_PG = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 TEST_REDIS = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CODE = re.compile(r'id="connection-code"[^>]*value="(ccp_[^"]+)"')
+CONNECTIONS = cast(sqlalchemy.Table, Connection.__table__)
 REDIS_SERVER = shutil.which("redis-server")
 CLI = str(Path(sys.executable).parent / "consent-portal")
 
@@ -168,11 +172,22 @@ class Instance:
             self.process.wait(timeout=30)
 
 
+@dataclasses.dataclass
 class Cluster:
     """Two instances, the proxy, the dedicated Redis, the database and the emulator."""
 
-    def __init__(self, **parts: Any) -> None:
-        self.__dict__.update(parts)
+    a: Instance
+    b: Instance
+    proxy: Proxy
+    redis_url: str
+    dedicated_redis: bool
+    engine: sqlalchemy.Engine
+    entra: Emulator
+    env: dict[str, str]
+    direct_url: str
+    base: Path
+    old_vault: Vault
+    vault: Vault
 
     def token(self, instance: Instance, code: str, timeout: float = 30) -> requests.Response:
         """Call the token API."""
@@ -222,7 +237,7 @@ class Cluster:
     def row(self, connection_id: str) -> Any:
         """Read a connection row directly."""
         with self.engine.connect() as conn:
-            table = Connection.__table__
+            table = CONNECTIONS
             return conn.execute(table.select().where(table.c.id == connection_id)).one()
 
     def refreshes(self) -> int:
@@ -242,7 +257,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(entra_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(entra_server: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Start everything once for this module."""
     base = tmp_path_factory.mktemp("instances")
     schema = f"t_{secrets.token_hex(6)}"
@@ -490,7 +505,7 @@ def test_key_rotation_over_ten_thousand_rows_under_load(cluster: Cluster) -> Non
     cluster.fresh_tokens()
     real = [cluster.connect(cluster.a, cluster.b, c) for c in ("dynamics", "azure-storage")]
     # Put the real connections back under the old key, and seed 10,000 more from one of them.
-    table = Connection.__table__
+    table = CONNECTIONS
     template = cluster.row(real[0][0])._mapping
     plaintext = cluster.vault.open(
         template["id"], template["key_id"], bytes(template["sealed_cache"])
@@ -577,6 +592,6 @@ def test_key_rotation_over_ten_thousand_rows_under_load(cluster: Cluster) -> Non
 def _count(cluster: Cluster, key_id: str) -> int:
     """Count rows under one key id."""
     with cluster.engine.connect() as conn:
-        table = Connection.__table__
+        table = CONNECTIONS
         query = sqlalchemy.select(sqlalchemy.func.count()).where(table.c.key_id == key_id)
         return int(conn.execute(query).scalar_one())

@@ -25,6 +25,7 @@ from app.models import utcnow
 from app.notify import deliveries
 from app.platform import extensions
 from app.platform.extensions import db
+from entra_emulator import Emulator
 
 LINK = re.compile(rb"/l/[A-Za-z0-9_-]{20,}")
 
@@ -91,7 +92,7 @@ def age(app: Flask, connection_id: str, days: int) -> None:
 
 def test_keep_alive_refreshes_idle_and_flags_revoked_with_a_mail(
     app: Flask,
-    entra: Any,
+    entra: Emulator,
     connect: Any,
     read_row: Any,
     smtp: tuple[Inbox, int],

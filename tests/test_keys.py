@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import datetime
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
-from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask
+from sqlalchemy import Engine
 from sqlalchemy import update
 
 from app import create_app
@@ -24,19 +24,9 @@ from app.errors import ConfigError
 from app.models import Connection
 from app.platform import extensions
 from app.tokens import keys
-
-
-def connect_account(portal: Flask, emu: Any, connector_id: str, username: str) -> tuple[str, str]:
-    """Run a real sign-in at the emulator and store the connection; return its id and code."""
-    with portal.app_context():
-        identity = extensions.identity()
-        connector = extensions.connectors()[connector_id]
-        flow = identity.start_flow(connector, account_type=None)
-        callback = emu.sign_in(flow["auth_uri"], username, password="demo", accept=True)
-        result = identity.finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
-        connection, code = extensions.connection_store().create_or_update(result, connector)
-    assert code is not None
-    return connection.id, code
+from app.tokens.vault import Vault
+from entra_emulator import Emulator
+from tests.signins import connect_account
 
 
 def row(portal: Flask, connection_id: str) -> Connection:
@@ -58,7 +48,9 @@ def bearer(code: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def old_and_new(make_portal: Any, entra: Any, tmp_path: Path) -> tuple[Flask, Flask, str]:
+def old_and_new(
+    make_portal: Callable[..., Flask], entra: Emulator, tmp_path: Path
+) -> tuple[Flask, Flask, str]:
     """Return a portal on key k1 with two connections, the same portal on k2,k1, and a code."""
     hash_key = new_key()
     k1 = f"k1:{new_key()}"
@@ -73,7 +65,7 @@ def old_and_new(make_portal: Any, entra: Any, tmp_path: Path) -> tuple[Flask, Fl
     return old, new, code
 
 
-def engine_and_vault(portal: Flask) -> tuple[Any, Any]:
+def engine_and_vault(portal: Flask) -> tuple[Engine, Vault]:
     """Return the portal's engine and vault."""
     with portal.app_context():
         return extensions.db.engine, extensions.vault()
@@ -158,7 +150,7 @@ def test_cli_status_and_rotate(old_and_new: Any) -> None:
 
 
 def test_production_refuses_a_row_under_a_missing_key(
-    old_and_new: Any, entra: Any, tmp_path: Path
+    old_and_new: Any, entra: Emulator, tmp_path: Path
 ) -> None:
     _old, new, _code = old_and_new
     registered = entra.control(
@@ -210,7 +202,7 @@ def self_signed(folder: Path) -> tuple[Path, Path, str]:
 
 
 def test_certificate_credential_signs_in_and_refreshes(
-    make_portal: Any, entra: Any, tmp_path: Path
+    make_portal: Callable[..., Flask], entra: Emulator, tmp_path: Path
 ) -> None:
     cert_path, key_path, pem = self_signed(tmp_path)
     registered = entra.control(

@@ -7,11 +7,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 from flask import Flask
 from sqlalchemy import Engine
+from sqlalchemy import Table
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import select
@@ -94,9 +96,9 @@ def test_a_crashed_holders_lease_lapses(tmp_path: Path) -> None:
     connection_id = str(uuid.uuid4())
     with engine.begin() as conn:  # a holder that died without releasing
         conn.execute(
-            RefreshLease.__table__.insert().values(
-                connection_id=connection_id, holder="dead", expires_at=time.time() + 0.3
-            )
+            cast(Table, RefreshLease.__table__)
+            .insert()
+            .values(connection_id=connection_id, holder="dead", expires_at=time.time() + 0.3)
         )
     started = time.monotonic()
     with locks.hold(connection_id, ttl=5) as held:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
 
 from flask import Flask
 
 from app.errors import TemporarilyUnavailable
 from app.platform import extensions
 from app.tokens.refresh_slots import RefreshSlots
-from tests.conftest import connect_account
+from entra_emulator import Emulator
+from tests.signins import connect_account
 
 LATENCY_MS = 4000  # every refresh takes this long at the emulator
 STEP = 1.0  # far shorter than LATENCY_MS: each caller is in place before the next one comes
@@ -26,7 +27,9 @@ def token(app: Flask, code: str) -> str | TemporarilyUnavailable:
             return error
 
 
-def test_one_slot_and_one_place_in_line_then_503_at_once(make_portal: Any, entra: Any) -> None:
+def test_one_slot_and_one_place_in_line_then_503_at_once(
+    make_portal: Callable[..., Flask], entra: Emulator
+) -> None:
     portal = make_portal(REFRESH_CONCURRENCY=1, REFRESH_SLOT_WAIT=30)
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     codes = [

@@ -17,6 +17,8 @@ import pytest
 import requests
 from flask import Flask
 
+from entra_emulator import Emulator
+
 pytestmark = pytest.mark.slow
 CALLERS = 20
 
@@ -71,7 +73,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_twenty_callers_over_two_workers_cause_one_refresh(
-    served: str, entra: Any, connect: Any, tmp_path: Path
+    served: str, entra: Emulator, connect: Any, tmp_path: Path
 ) -> None:
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     _, code = connect("onedrive", "user@fabrikam.test")

@@ -16,6 +16,7 @@ from app.errors import ScopeNotAllowed
 from app.errors import TemporarilyUnavailable
 from app.platform import extensions
 from app.tokens.refresh_slots import RefreshSlots
+from entra_emulator import Emulator
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 FILES = "https://graph.microsoft.com/Files.Read.All"
@@ -27,12 +28,12 @@ def token(app: Flask, code: str, scopes: list[str] | None = None) -> dict[str, A
         return extensions.broker().access_token(code, scopes)
 
 
-def refreshes(entra: Any) -> int:
+def refreshes(entra: Emulator) -> int:
     """Return how many refresh-token grants the emulator has seen."""
     return len(entra.request_log(endpoint="token", grant_type="refresh_token"))
 
 
-def expired_connection(entra: Any, connect: Any, **kw: Any) -> tuple[str, str]:
+def expired_connection(entra: Emulator, connect: Any, **kw: Any) -> tuple[str, str]:
     """Connect with a 1-second access token, then restore normal lifetimes."""
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     connection_id, code = connect(**kw)
@@ -41,7 +42,7 @@ def expired_connection(entra: Any, connect: Any, **kw: Any) -> tuple[str, str]:
     return connection_id, code
 
 
-def test_a_cached_token_needs_no_upstream_call(app: Flask, entra: Any, connect: Any) -> None:
+def test_a_cached_token_needs_no_upstream_call(app: Flask, entra: Emulator, connect: Any) -> None:
     connection_id, code = connect()
     entra.control("DELETE", "/_emulator/requests")
     first = token(app, code)
@@ -56,7 +57,7 @@ def test_a_cached_token_needs_no_upstream_call(app: Flask, entra: Any, connect: 
 
 
 def test_an_expired_token_is_refreshed_once_and_stored(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     before = read_row(connection_id)
@@ -72,7 +73,7 @@ def test_an_expired_token_is_refreshed_once_and_stored(
 
 
 def test_a_revoked_refresh_token_needs_reauthentication(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     entra.control(
@@ -95,7 +96,7 @@ def test_a_revoked_refresh_token_needs_reauthentication(
 
 
 def test_an_upstream_failure_leaves_the_row_unchanged(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     before = read_row(connection_id)
@@ -112,7 +113,7 @@ def test_an_upstream_failure_leaves_the_row_unchanged(
 
 
 def test_unknown_malformed_and_revoked_codes_look_the_same(
-    app: Flask, entra: Any, connect: Any
+    app: Flask, entra: Emulator, connect: Any
 ) -> None:
     connection_id, code = connect()
     with app.app_context():
@@ -125,7 +126,7 @@ def test_unknown_malformed_and_revoked_codes_look_the_same(
 
 
 def test_unknown_codes_cost_a_decryption_like_valid_ones(
-    app: Flask, entra: Any, connect: Any, monkeypatch: pytest.MonkeyPatch
+    app: Flask, entra: Emulator, connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connection_id, code = connect()
     with app.app_context():
@@ -151,7 +152,7 @@ def test_unknown_codes_cost_a_decryption_like_valid_ones(
 
 
 def test_a_refresh_without_a_free_slot_answers_503(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     before = read_row(connection_id)
@@ -168,7 +169,7 @@ def test_a_refresh_without_a_free_slot_answers_503(
     assert refreshes(entra) == 1
 
 
-def test_revoke_erases_the_tokens(app: Flask, entra: Any, connect: Any, read_row: Any) -> None:
+def test_revoke_erases_the_tokens(app: Flask, entra: Emulator, connect: Any, read_row: Any) -> None:
     connection_id, code = connect()
     with app.app_context():
         extensions.connection_store().revoke(connection_id)
@@ -178,7 +179,7 @@ def test_revoke_erases_the_tokens(app: Flask, entra: Any, connect: Any, read_row
     assert gone.code_hash is None
 
 
-def test_regenerate_replaces_the_code(app: Flask, entra: Any, connect: Any) -> None:
+def test_regenerate_replaces_the_code(app: Flask, entra: Emulator, connect: Any) -> None:
     connection_id, old = connect()
     with app.app_context():
         new = extensions.connection_store().regenerate_code(connection_id)
@@ -188,7 +189,7 @@ def test_regenerate_replaces_the_code(app: Flask, entra: Any, connect: Any) -> N
 
 
 def test_a_sharepoint_code_never_gets_another_resource(
-    app: Flask, entra: Any, connect: Any
+    app: Flask, entra: Emulator, connect: Any
 ) -> None:
     _, code = connect("sharepoint", "admin@fabrikam.test")
     entra.control("DELETE", "/_emulator/requests")
@@ -204,7 +205,7 @@ def test_a_sharepoint_code_never_gets_another_resource(
 
 
 def test_reconnecting_keeps_the_connection_and_its_code(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     entra.control(
@@ -219,7 +220,7 @@ def test_reconnecting_keeps_the_connection_and_its_code(
 
 
 def test_a_damaged_blob_is_reported_not_used(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     from sqlalchemy import update
 
@@ -239,7 +240,7 @@ def test_a_damaged_blob_is_reported_not_used(
 
 
 def test_twenty_concurrent_callers_cause_one_refresh(
-    app: Flask, entra: Any, connect: Any, read_row: Any
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
     connection_id, code = expired_connection(entra, connect)
     barrier = threading.Barrier(20)

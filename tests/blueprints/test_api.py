@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.platform import extensions
+from entra_emulator import Emulator
+from tests.signins import connect_account
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 
@@ -21,7 +22,7 @@ def bearer(code: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {code}"}
 
 
-def expired(entra: Any, connect: Any) -> tuple[str, str]:
+def expired(entra: Emulator, connect: Any) -> tuple[str, str]:
     """Connect with a 1-second access token, then restore normal lifetimes."""
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     connection_id, code = connect()
@@ -82,7 +83,7 @@ def test_every_bad_code_gets_the_same_401(client: FlaskClient, connect: Any, app
 
 @pytest.mark.parametrize("where", ["query", "form", "json"])
 def test_a_code_outside_the_header_is_refused_unused(
-    client: FlaskClient, connect: Any, entra: Any, read_row: Any, where: str
+    client: FlaskClient, connect: Any, entra: Emulator, read_row: Any, where: str
 ) -> None:
     connection_id, code = connect()
     entra.control("DELETE", "/_emulator/requests")
@@ -99,7 +100,7 @@ def test_a_code_outside_the_header_is_refused_unused(
 
 
 def test_a_refused_refresh_token_gives_409_with_a_reconnect_link(
-    client: FlaskClient, connect: Any, entra: Any, app: Flask
+    client: FlaskClient, connect: Any, entra: Emulator, app: Flask
 ) -> None:
     connection_id, code = expired(entra, connect)
     entra.control(
@@ -117,7 +118,7 @@ def test_a_refused_refresh_token_gives_409_with_a_reconnect_link(
 
 
 def test_an_entra_outage_gives_503_with_retry_after(
-    client: FlaskClient, connect: Any, entra: Any, read_row: Any
+    client: FlaskClient, connect: Any, entra: Emulator, read_row: Any
 ) -> None:
     connection_id, code = expired(entra, connect)
     before = read_row(connection_id).sealed_cache
@@ -131,7 +132,7 @@ def test_an_entra_outage_gives_503_with_retry_after(
     assert read_row(connection_id).sealed_cache == before
 
 
-def test_another_resource_is_forbidden(client: FlaskClient, connect: Any, entra: Any) -> None:
+def test_another_resource_is_forbidden(client: FlaskClient, connect: Any, entra: Emulator) -> None:
     _, code = connect("sharepoint", "admin@fabrikam.test")
     entra.control("DELETE", "/_emulator/requests")
     answer = client.post(
@@ -174,17 +175,15 @@ def limiter_store(db_url: Any) -> dict[str, str]:
     return {"REDIS_URL": db_url["REDIS_URL"]} if db_url.get("REDIS_URL") else {}
 
 
-def test_rate_limits_per_code(make_portal: Any, entra: Any, db_url: Any) -> None:
+def test_rate_limits_per_code(
+    make_portal: Callable[..., Flask], entra: Emulator, db_url: Any
+) -> None:
     portal = make_portal(RATELIMIT_TOKEN="3/minute", **limiter_store(db_url))
     codes = []
     for connector_id in ("onedrive", "outlook"):
-        with portal.app_context():
-            identity = extensions.identity()
-            connector = extensions.connectors()[connector_id]
-            flow = identity.start_flow(connector, account_type="work")
-            callback = entra.sign_in(flow["auth_uri"], "user@fabrikam.test")
-            result = identity.finish_flow(flow, dict(parse_qsl(urlsplit(callback).query)))
-            codes.append(extensions.connection_store().create_or_update(result, connector)[1])
+        _, code = connect_account(portal, entra, connector_id, account_type="work")
+        assert code is not None
+        codes.append(code)
     client = portal.test_client()
     statuses = [
         client.post("/api/v1/token", headers=bearer(codes[0])).status_code for _ in range(4)
@@ -195,7 +194,7 @@ def test_rate_limits_per_code(make_portal: Any, entra: Any, db_url: Any) -> None
     assert client.post("/api/v1/token", headers=bearer(codes[1])).status_code == 200
 
 
-def test_rate_limits_per_client_address(make_portal: Any, db_url: Any) -> None:
+def test_rate_limits_per_client_address(make_portal: Callable[..., Flask], db_url: Any) -> None:
     """C26: one address spraying invalid codes is cut off; another address is not.
 
     With Redis the spray is split over two portals: the limit is shared, as between instances.

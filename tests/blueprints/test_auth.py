@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -16,6 +15,8 @@ from sqlalchemy import select
 from app.identity.flows import FLOWS_KEY
 from app.models import Connection
 from app.platform.extensions import db
+from entra_emulator import Emulator
+from tests.signins import Web
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
@@ -27,12 +28,19 @@ def connections(app: Flask) -> int:
         return int(db.session.scalar(select(func.count()).select_from(Connection)) or 0)
 
 
-def token_calls(entra: Any) -> int:
+def token_calls(entra: Emulator) -> int:
     """Return how many requests reached the emulator's token endpoint."""
     return len(entra.request_log(endpoint="token"))
 
 
-def test_c1_callback_without_state_is_refused(web: Any, app: Flask, entra: Any) -> None:
+def session_cookie(web: Web) -> str:
+    """Return the value of the browser's session cookie."""
+    cookie = web.client.get_cookie("ccp_session")
+    assert cookie is not None, "no session cookie"
+    return cookie.value
+
+
+def test_c1_callback_without_state_is_refused(web: Web, app: Flask, entra: Emulator) -> None:
     web.authenticate()
     answer = web.client.get("/auth/callback?code=abc")
     assert answer.status_code == 400
@@ -40,7 +48,7 @@ def test_c1_callback_without_state_is_refused(web: Any, app: Flask, entra: Any) 
     assert token_calls(entra) == 0 and connections(app) == 0
 
 
-def test_c2_state_from_another_browser_is_refused(web: Any, app: Flask, entra: Any) -> None:
+def test_c2_state_from_another_browser_is_refused(web: Web, app: Flask, entra: Emulator) -> None:
     attacker_uri = web.authenticate()
     attacker_callback = entra.sign_in(attacker_uri, "user@fabrikam.test")
     victim = app.test_client()
@@ -50,7 +58,7 @@ def test_c2_state_from_another_browser_is_refused(web: Any, app: Flask, entra: A
 
 
 def test_c3_replayed_callback_is_refused_and_one_connection_exists(
-    web: Any, app: Flask, entra: Any
+    web: Web, app: Flask, entra: Emulator
 ) -> None:
     callback = entra.sign_in(web.authenticate(), "user@fabrikam.test")
     assert web.callback(callback).status_code == 303
@@ -60,7 +68,7 @@ def test_c3_replayed_callback_is_refused_and_one_connection_exists(
 
 
 def test_c4_attackers_code_with_victims_flow_fails_and_stores_nothing(
-    web: Any, app: Flask, entra: Any
+    web: Web, app: Flask, entra: Emulator
 ) -> None:
     victim_uri = web.authenticate()
     assert parse_qs(urlsplit(victim_uri).query)["code_challenge_method"] == ["S256"]
@@ -73,7 +81,7 @@ def test_c4_attackers_code_with_victims_flow_fails_and_stores_nothing(
     assert connections(app) == 0
 
 
-def test_c5_expired_flow_is_refused(web: Any, app: Flask, entra: Any) -> None:
+def test_c5_expired_flow_is_refused(web: Web, app: Flask, entra: Emulator) -> None:
     callback = entra.sign_in(web.authenticate(), "user@fabrikam.test")
     with web.client.session_transaction() as session:
         for entry in session[FLOWS_KEY].values():
@@ -86,7 +94,7 @@ def test_c5_expired_flow_is_refused(web: Any, app: Flask, entra: Any) -> None:
 
 
 def test_a_pending_flow_keeps_its_secrets_but_not_the_authorize_url(
-    web: Any, app: Flask, entra: Any
+    web: Web, app: Flask, entra: Emulator
 ) -> None:
     auth_uri = web.authenticate()
     with web.client.session_transaction() as session:
@@ -98,7 +106,7 @@ def test_a_pending_flow_keeps_its_secrets_but_not_the_authorize_url(
 
 
 def test_c6_code_and_error_together_is_an_error_without_token_call(
-    web: Any, app: Flask, entra: Any
+    web: Web, app: Flask, entra: Emulator
 ) -> None:
     state = web.state_of(web.authenticate())
     query = urlencode(
@@ -115,7 +123,7 @@ def test_c6_code_and_error_together_is_an_error_without_token_call(
 
 
 @pytest.mark.parametrize("payload", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'])
-def test_c7_reflected_error_text_is_inert(web: Any, payload: str) -> None:
+def test_c7_reflected_error_text_is_inert(web: Web, payload: str) -> None:
     state = web.state_of(web.authenticate())
     query = urlencode(
         {
@@ -134,7 +142,9 @@ def test_c7_reflected_error_text_is_inert(web: Any, payload: str) -> None:
     assert answer.headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_c8_tokens_appended_to_the_callback_are_ignored(web: Any, app: Flask, entra: Any) -> None:
+def test_c8_tokens_appended_to_the_callback_are_ignored(
+    web: Web, app: Flask, entra: Emulator
+) -> None:
     callback = entra.sign_in(web.authenticate(), "user@fabrikam.test")
     answer = web.callback(callback + "&access_token=planted-at&id_token=planted-id")
     assert answer.status_code == 303
@@ -153,7 +163,7 @@ def test_c8_tokens_appended_to_the_callback_are_ignored(web: Any, app: Flask, en
     ],
 )
 def test_c9_oversized_or_binary_parameters_get_a_quick_400(
-    web: Any, app: Flask, entra: Any, params: dict[str, str]
+    web: Web, app: Flask, entra: Emulator, params: dict[str, str]
 ) -> None:
     web.authenticate()
     answer = web.client.get("/auth/callback?" + urlencode(params))
@@ -161,7 +171,7 @@ def test_c9_oversized_or_binary_parameters_get_a_quick_400(
     assert token_calls(entra) == 0 and connections(app) == 0
 
 
-def test_c11_redirect_uri_never_comes_from_the_host_header(web: Any, app: Flask) -> None:
+def test_c11_redirect_uri_never_comes_from_the_host_header(web: Web, app: Flask) -> None:
     evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     page = web.client.get("/connectors/onedrive", headers=evil).get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
@@ -172,26 +182,28 @@ def test_c11_redirect_uri_never_comes_from_the_host_header(web: Any, app: Flask)
     assert redirect_uri == app.config["REDIRECT_URI"]
 
 
-def test_c12_sign_in_never_redirects_off_site(web: Any, entra: Any) -> None:
+def test_c12_sign_in_never_redirects_off_site(web: Web, entra: Emulator) -> None:
     token = web.csrf("/sign-in")
     answer = web.client.post("/sign-in", data={"csrf_token": token, "next": "//evil.com"})
     done = web.callback(entra.sign_in(answer.headers["Location"], "user@fabrikam.test"))
     assert done.status_code == 303 and done.headers["Location"] == "/"
 
 
-def test_c17_session_id_changes_at_sign_in_and_the_old_one_is_gone(web: Any, entra: Any) -> None:
+def test_c17_session_id_changes_at_sign_in_and_the_old_one_is_gone(
+    web: Web, entra: Emulator
+) -> None:
     callback = entra.sign_in(web.authenticate(), "user@fabrikam.test")
-    before = web.client.get_cookie("ccp_session").value
+    before = session_cookie(web)
     web.callback(callback)
-    after = web.client.get_cookie("ccp_session").value
+    after = session_cookie(web)
     assert before != after
     web.client.set_cookie("ccp_session", before)
     assert "My connections" not in web.client.get("/").get_data(as_text=True)
 
 
-def test_c18_old_cookie_is_anonymous_after_sign_out(web: Any, entra: Any) -> None:
+def test_c18_old_cookie_is_anonymous_after_sign_out(web: Web, entra: Emulator) -> None:
     web.callback(entra.sign_in(web.authenticate(), "user@fabrikam.test"))
-    signed_in = web.client.get_cookie("ccp_session").value
+    signed_in = session_cookie(web)
     assert "My connections" in web.client.get("/").get_data(as_text=True)
     answer = web.client.post("/sign-out", data={"csrf_token": web.csrf("/")})
     assert answer.status_code == 303
@@ -200,13 +212,13 @@ def test_c18_old_cookie_is_anonymous_after_sign_out(web: Any, entra: Any) -> Non
 
 
 @pytest.mark.parametrize("cookie", ["garbage", "x" * 4000, "\x00\xff"])
-def test_c20_bad_session_cookie_gives_a_fresh_session(web: Any, cookie: str) -> None:
+def test_c20_bad_session_cookie_gives_a_fresh_session(web: Web, cookie: str) -> None:
     web.client.set_cookie("ccp_session", cookie)
     answer = web.client.get("/connections")
     assert answer.status_code == 302
 
 
-def test_cross_site_post_is_refused(web: Any) -> None:
+def test_cross_site_post_is_refused(web: Web) -> None:
     token = web.csrf("/connectors/onedrive")
     answer = web.client.post(
         "/connectors/onedrive/authenticate",
@@ -216,12 +228,12 @@ def test_cross_site_post_is_refused(web: Any) -> None:
     assert answer.status_code == 403
 
 
-def test_post_without_csrf_token_is_refused(web: Any) -> None:
+def test_post_without_csrf_token_is_refused(web: Web) -> None:
     assert web.client.post("/connectors/onedrive/authenticate").status_code == 400
 
 
 def test_sign_out_returns_to_a_registered_page_built_from_configuration(
-    web: Any, entra: Any, app: Flask
+    web: Web, entra: Emulator, app: Flask
 ) -> None:
     web.callback(entra.sign_in(web.authenticate(), "user@fabrikam.test"))
     evil = {"Host": "evil.example"}
@@ -237,7 +249,7 @@ def test_sign_out_returns_to_a_registered_page_built_from_configuration(
     assert "You are signed out" in page
 
 
-def test_a_session_ends_after_the_absolute_limit_however_active(web: Any, entra: Any) -> None:
+def test_a_session_ends_after_the_absolute_limit_however_active(web: Web, entra: Emulator) -> None:
     web.callback(entra.sign_in(web.authenticate(), "user@fabrikam.test"))
     assert web.client.get("/connections").status_code == 200
     with web.client.session_transaction() as session:

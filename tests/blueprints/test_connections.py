@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,23 +11,25 @@ from sqlalchemy import select
 from app.consent import records
 from app.models import Connection
 from app.platform.extensions import db
+from entra_emulator import Emulator
+from tests.signins import Web
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
 
 
-def test_connector_list_links_every_connector(web: Any) -> None:
+def test_connector_list_links_every_connector(web: Web) -> None:
     page = web.client.get("/").get_data(as_text=True)
     for connector_id in ("sharepoint", "onedrive", "outlook", "dynamics", "azure-storage"):
         assert f'href="/connectors/{connector_id}"' in page
 
 
-def test_unknown_connector_is_a_404_page(web: Any) -> None:
+def test_unknown_connector_is_a_404_page(web: Web) -> None:
     answer = web.client.get("/connectors/nope")
     assert answer.status_code == 404 and "Page not found" in answer.get_data(as_text=True)
 
 
-def test_check_access_reports_the_identity_provider(web: Any, entra: Any) -> None:
+def test_check_access_reports_the_identity_provider(web: Web, entra: Emulator) -> None:
     page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
     assert "Access check" in page and "Answering" in page
     entra.control("POST", "/_emulator/faults", json={"endpoint": "discovery", "status": 503})
@@ -36,7 +37,7 @@ def test_check_access_reports_the_identity_provider(web: Any, entra: Any) -> Non
     assert "Not reachable right now" in page
 
 
-def test_code_is_shown_once(web: Any) -> None:
+def test_code_is_shown_once(web: Web) -> None:
     answer = web.connect("onedrive", "user@fabrikam.test")
     location = answer.headers["Location"]
     code = web.code(answer)
@@ -46,7 +47,7 @@ def test_code_is_shown_once(web: Any) -> None:
     assert code not in web.client.get("/connections").get_data(as_text=True)
 
 
-def test_reconnect_with_the_same_account_keeps_the_code(web: Any, app: Flask) -> None:
+def test_reconnect_with_the_same_account_keeps_the_code(web: Web, app: Flask) -> None:
     code = web.code(web.connect("onedrive", "user@fabrikam.test"))
     again = web.connect("onedrive", "user@fabrikam.test")
     assert again.status_code == 303 and again.headers["Location"] == "/connections"
@@ -56,7 +57,7 @@ def test_reconnect_with_the_same_account_keeps_the_code(web: Any, app: Flask) ->
     assert api.status_code == 200
 
 
-def test_reconnect_with_another_account_asks_first(web: Any, entra: Any, app: Flask) -> None:
+def test_reconnect_with_another_account_asks_first(web: Web, entra: Emulator, app: Flask) -> None:
     web.code(web.connect("onedrive", "user@fabrikam.test"))
     connection_id = _first_connection_id(app)
     token = web.csrf("/connections")
@@ -74,7 +75,7 @@ def test_reconnect_with_another_account_asks_first(web: Any, entra: Any, app: Fl
     assert "admin@fabrikam.test" in listing
 
 
-def test_reconnect_page_is_there_for_the_api_link(web: Any, app: Flask) -> None:
+def test_reconnect_page_is_there_for_the_api_link(web: Web, app: Flask) -> None:
     web.code(web.connect("onedrive", "user@fabrikam.test"))
     connection_id = _first_connection_id(app)
     anonymous = app.test_client().get(f"/connections/{connection_id}/reconnect")
@@ -86,7 +87,7 @@ def test_reconnect_page_is_there_for_the_api_link(web: Any, app: Flask) -> None:
     assert app.test_client().get("/connections/not-a-connection/reconnect").status_code == 404
 
 
-def test_personal_account_on_a_work_only_connector_gets_an_explanation(web: Any) -> None:
+def test_personal_account_on_a_work_only_connector_gets_an_explanation(web: Web) -> None:
     token = web.csrf("/connectors/sharepoint")
     answer = web.client.post(
         "/connectors/sharepoint/authenticate",
@@ -98,7 +99,7 @@ def test_personal_account_on_a_work_only_connector_gets_an_explanation(web: Any)
     assert "SharePoint works only with a work or school account" in page
 
 
-def test_personal_outlook_uses_the_consumers_authority(web: Any) -> None:
+def test_personal_outlook_uses_the_consumers_authority(web: Web) -> None:
     auth_uri = web.authenticate("outlook", account_type="personal")
     assert "/consumers/oauth2/v2.0/authorize" in auth_uri
     answer = web.callback(web.entra.sign_in(auth_uri, "pat@outlook.test"))
@@ -107,7 +108,7 @@ def test_personal_outlook_uses_the_consumers_authority(web: Any) -> None:
     assert "SharePoint needs a work or school account" in page
 
 
-def test_other_peoples_connections_are_not_found(web: Any, app: Flask) -> None:
+def test_other_peoples_connections_are_not_found(web: Web, app: Flask) -> None:
     web.code(web.connect("onedrive", "user@fabrikam.test"))
     connection_id = _first_connection_id(app)
     stranger = web.other()
@@ -127,7 +128,7 @@ def _first_connection_id(app: Flask) -> str:
 
 
 def test_refused_refresh_gives_a_working_reauthenticate_url(
-    web: Any, entra: Any, app: Flask
+    web: Web, entra: Emulator, app: Flask
 ) -> None:
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     code = web.code(web.connect("onedrive", "user@fabrikam.test"))
@@ -150,7 +151,7 @@ def test_refused_refresh_gives_a_working_reauthenticate_url(
     assert again.status_code == 200, again.get_data(as_text=True)
 
 
-def test_check_access_shows_the_tenant_consent_once_recorded(web: Any, app: Flask) -> None:
+def test_check_access_shows_the_tenant_consent_once_recorded(web: Web, app: Flask) -> None:
     web.code(web.connect("onedrive", "user@fabrikam.test"))
     page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
     assert "Approved for your organisation" not in page

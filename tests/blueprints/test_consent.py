@@ -10,6 +10,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
@@ -23,10 +24,9 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from aiosmtpd.controller import Controller
 from flask import Flask
-from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from app import create_app
 from app.consent import records
@@ -38,13 +38,15 @@ from app.models import TenantConsent
 from app.models import utcnow
 from app.platform.extensions import db
 from app.platform.extensions import notifier
+from entra_emulator import Emulator
+from tests.signins import People
+from tests.signins import Web
 
 CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
 NORTHWIND = "b5d8e1f3-6a2c-4d7e-9b0a-1c3e5f7a9d2b"
 SITES = "https://graph.microsoft.com/Sites.Read.All"
 SECRET = "webhook-test-secret"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # The main paths also run on PostgreSQL and Redis sessions when those are configured.
 ALL_BACKENDS = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 
@@ -125,7 +127,11 @@ def hook() -> Iterator[Hook]:
 
 @pytest.fixture
 def app(
-    tmp_path: Path, db_url: dict[str, str], entra: Any, mailbox: Any, hook: Hook
+    tmp_path: Path,
+    db_url: dict[str, str],
+    entra: Emulator,
+    mailbox: tuple[Mailbox, str],
+    hook: Hook,
 ) -> Iterator[Flask]:
     """Return a portal whose notifications go to the test's SMTP server and webhook."""
     settings = {
@@ -144,77 +150,33 @@ def app(
         db.engine.dispose()
 
 
-# -- a person: the portal in a test client, Entra through the scripted emulator person -----
+# -- a person meets a consent wall ------------------------------------------------------------
 
 
-class Person:
-    """One browser: a portal session plus an emulator session."""
-
-    def __init__(self, app: Flask, entra: Any, username: str) -> None:
-        self.client: FlaskClient = app.test_client()
-        self.entra = entra
-        self.username = username
-        self.emu = requests.Session()
-
-    def csrf(self, path: str = "/sign-in") -> str:
-        """Return a CSRF token of this session."""
-        match = CSRF.search(self.client.get(path).get_data(as_text=True))
-        assert match, path
-        return match.group(1)
-
-    def post(self, path: str, page: str = "/sign-in", **form: str) -> Any:
-        """Submit a form with this session's CSRF token."""
-        return self.client.post(path, data={"csrf_token": self.csrf(page), **form})
-
-    def entra_answer(self, url: str, **kw: Any) -> str:
-        """Go through the emulator's pages; return where the browser comes back."""
-        return str(self.entra.sign_in(url, self.username, session=self.emu, **kw))
-
-    def back(self, url: str) -> Any:
-        """Open the callback URL at the portal."""
-        parts = urlsplit(url)
-        return self.client.get(f"{parts.path}?{parts.query}")
-
-    def sign_in(self) -> None:
-        """Sign in to the portal."""
-        answer = self.post("/sign-in")
-        assert self.back(self.entra_answer(answer.headers["Location"])).status_code == 303
-
-    def blocked(self, connector: str = "sharepoint") -> Any:
-        """Authenticate a connector, meet "Need admin approval" and return to the portal."""
-        answer = self.post(f"/connectors/{connector}/authenticate", f"/connectors/{connector}")
-        return self.back(self.entra_answer(answer.headers["Location"], cancel=True))
-
-    def send_request(self, connector: str = "sharepoint", why: str = "Quarterly reports") -> str:
-        """Send an approval request (signing in when needed); return its id."""
-        answer = self.post("/consent-requests", connector=connector, justification=why)
-        if "/consent-requests/" not in answer.headers["Location"]:  # sign in first
-            answer = self.back(self.entra_answer(answer.headers["Location"]))
-        assert answer.status_code == 303, answer.get_data(as_text=True)
-        return str(answer.headers["Location"]).rsplit("/", 1)[-1]
-
-    def page(self, path: str) -> str:
-        """Return a page's text, asserting it answered 200."""
-        answer = self.client.get(path)
-        assert answer.status_code == 200, (path, answer.status_code)
-        return answer.get_data(as_text=True)
+def authenticate_blocked(who: Web, connector: str = "sharepoint") -> TestResponse:
+    """Authenticate a connector, meet "Need admin approval" and return to the portal."""
+    answer = who.post(f"/connectors/{connector}/authenticate", f"/connectors/{connector}")
+    return who.callback(who.entra_answer(answer.headers["Location"], cancel=True))
 
 
-@pytest.fixture
-def person(app: Flask, entra: Any) -> Any:
-    """Return a factory of people at this portal."""
-    return lambda username: Person(app, entra, username)
+def send_request(who: Web, connector: str = "sharepoint", why: str = "Quarterly reports") -> str:
+    """Send an approval request (signing in when needed); return its id."""
+    answer = who.post("/consent-requests", connector=connector, justification=why)
+    if "/consent-requests/" not in answer.headers["Location"]:  # sign in first
+        answer = who.callback(who.entra_answer(answer.headers["Location"]))
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return str(answer.headers["Location"]).rsplit("/", 1)[-1]
 
 
-def approve(admin: Person, request_id: str, **at_entra: Any) -> Any:
+def approve(admin: Web, request_id: str, **at_entra: Any) -> TestResponse:
     """Press Approve, consent at Entra, come back, and return the portal's last answer."""
     answer = admin.post(f"/admin/requests/{request_id}/approve", "/admin")
     assert answer.status_code == 303
-    back = admin.back(admin.entra_answer(answer.headers["Location"], **at_entra))
+    back = admin.callback(admin.entra_answer(answer.headers["Location"], **at_entra))
     if (
         back.status_code == 303 and "/authorize" in back.headers["Location"]
     ):  # confirm (prompt=none)
-        back = admin.back(admin.entra_answer(back.headers["Location"]))
+        back = admin.callback(admin.entra_answer(back.headers["Location"]))
     return back
 
 
@@ -235,21 +197,21 @@ def deliver(app: Flask, now: float | None = None) -> int:
 
 @ALL_BACKENDS
 def test_blocked_user_asks_admin_approves_and_user_connects(
-    app: Flask, person: Any, mailbox: Any, hook: Hook, entra: Any
+    app: Flask, person: People, mailbox: tuple[Mailbox, str], hook: Hook, entra: Emulator
 ) -> None:
     """Admin approval required -> Pending -> Approve at Entra -> Approved -> Try again -> code."""
     user = person("user@contoso.test")
-    blocked = user.blocked()
+    blocked = authenticate_blocked(user)
     text = blocked.get_data(as_text=True)
     assert blocked.status_code == 403 and "Admin approval required" in text
     for role in ("Global Administrator", "Privileged Role Administrator"):
         assert role in text
     assert 'name="justification"' in text and "Send request" in text
 
-    request_id = user.send_request(why="Quarterly <b>reports</b>")
+    request_id = send_request(user, why="Quarterly <b>reports</b>")
     page = user.page(f"/consent-requests/{request_id}")
     assert ">Pending<" in page and "Quarterly &lt;b&gt;reports&lt;/b&gt;" in page
-    assert user.send_request() == request_id  # one open request per tenant and connector
+    assert send_request(user) == request_id  # one open request per tenant and connector
 
     admin = person("admin@contoso.test")
     admin.sign_in()
@@ -262,11 +224,11 @@ def test_blocked_user_asks_admin_approves_and_user_connects(
     assert query["scope"] == [SITES] and query["redirect_uri"][0].endswith("/auth/callback")
     assert not rows(app, TenantConsent)  # nothing before Entra said yes
 
-    done = admin.back(admin.entra_answer(answer.headers["Location"]))
+    done = admin.callback(admin.entra_answer(answer.headers["Location"]))
     assert done.status_code == 303 and "/authorize" in done.headers["Location"]
     assert "prompt=none" in done.headers["Location"]
     assert not rows(app, TenantConsent)  # nothing before the confirming token request
-    done = admin.back(admin.entra_answer(done.headers["Location"]))
+    done = admin.callback(admin.entra_answer(done.headers["Location"]))
     assert done.headers["Location"].endswith(f"/consent-requests/{request_id}")
     assert ">Approved<" in user.page(f"/consent-requests/{request_id}")
     [granted] = rows(app, TenantConsent)
@@ -291,9 +253,9 @@ def test_blocked_user_asks_admin_approves_and_user_connects(
     path = urlsplit(link.group(1)).path
     assert "Authenticate" in user.page(path)
     answer = user.post(path, path)
-    code_page = user.back(user.entra_answer(answer.headers["Location"]))  # no approval page now
+    code_page = user.callback(user.entra_answer(answer.headers["Location"]))  # no approval page now
     assert code_page.status_code == 303 and "/code" in code_page.headers["Location"]
-    assert "connection.created" in (deliver(app) and hook.events())
+    assert deliver(app) and "connection.created" in hook.events()
     actions = {e.action for e in rows(app, AuditEvent)}
     assert {
         "consent_request.created",
@@ -303,12 +265,12 @@ def test_blocked_user_asks_admin_approves_and_user_connects(
 
 
 def test_failure_after_approval_shows_the_diagnosis_not_another_request(
-    app: Flask, person: Any, entra: Any
+    app: Flask, person: People, entra: Emulator
 ) -> None:
     """If Entra still blocks after an approval, explain instead of asking again (no loop, C15)."""
     user = person("user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    authenticate_blocked(user)
+    request_id = send_request(user)
     admin = person("admin@contoso.test")
     admin.sign_in()
     approve(admin, request_id)
@@ -321,7 +283,7 @@ def test_failure_after_approval_shows_the_diagnosis_not_another_request(
     )  # fmt: skip
     path = f"/consent-requests/{request_id}/try-again"
     answer = user.post(path, path)
-    again = user.back(user.entra_answer(answer.headers["Location"], cancel=True))
+    again = user.callback(user.entra_answer(answer.headers["Location"], cancel=True))
     text = again.get_data(as_text=True)
     assert again.status_code == 400 and "Send request" not in text
     assert "already approved a request" in text
@@ -330,12 +292,12 @@ def test_failure_after_approval_shows_the_diagnosis_not_another_request(
 
 @ALL_BACKENDS
 def test_deny_with_reason_then_ask_again_and_expiry(
-    app: Flask, person: Any, mailbox: Any, hook: Hook
+    app: Flask, person: People, mailbox: tuple[Mailbox, str], hook: Hook
 ) -> None:
     """Denied shows the reason; a new request can be sent; the expiry job marks Expired."""
     user = person("user@contoso.test")
-    user.blocked("outlook")
-    first = user.send_request("outlook")
+    authenticate_blocked(user, "outlook")
+    first = send_request(user, "outlook")
     admin = person("appadmin@contoso.test")
     admin.sign_in()
     assert "Cloud Application Administrator" in admin.page("/admin")
@@ -346,7 +308,7 @@ def test_deny_with_reason_then_ask_again_and_expiry(
     assert ">Denied<" in page and "Use the shared mailbox" in page
     assert admin.post(f"/admin/requests/{first}/deny", "/admin", reason="x").status_code == 409
 
-    second = user.send_request("outlook", why="Things changed")
+    second = send_request(user, "outlook", why="Things changed")
     assert second != first and ">Pending<" in user.page(f"/consent-requests/{second}")
     with app.app_context():
         assert expire_requests(db.session, notifier(), "http://p", {}) == 0
@@ -359,12 +321,12 @@ def test_deny_with_reason_then_ask_again_and_expiry(
     assert {"consent_request.denied", "consent_request.expired"} <= set(hook.events())
 
 
-def test_expiry_days_are_configurable(make_portal: Any, entra: Any) -> None:
+def test_expiry_days_are_configurable(make_portal: Callable[..., Flask], entra: Emulator) -> None:
     """PORTAL_CONSENT_REQUEST_DAYS sets when a new request expires."""
     portal = make_portal(CONSENT_REQUEST_DAYS=3)
-    user = Person(portal, entra, "user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    user = Web.person(portal, entra, "user@contoso.test")
+    authenticate_blocked(user)
+    request_id = send_request(user)
     with portal.app_context():
         found = db.session.get(ConsentRequest, request_id)
         assert found is not None
@@ -374,11 +336,13 @@ def test_expiry_days_are_configurable(make_portal: Any, entra: Any) -> None:
 # -- who may see and decide ------------------------------------------------------------------
 
 
-def test_request_page_is_for_requesters_admins_and_helpdesk_only(app: Flask, person: Any) -> None:
+def test_request_page_is_for_requesters_admins_and_helpdesk_only(
+    app: Flask, person: People
+) -> None:
     """Others get 404; non-admins get 403 on admin actions (C21)."""
     user = person("user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    authenticate_blocked(user)
+    request_id = send_request(user)
     helpdesk = person("helpdesk@contoso.test")
     helpdesk.sign_in()
     assert ">Pending<" in helpdesk.page(f"/consent-requests/{request_id}")
@@ -399,20 +363,22 @@ def test_request_page_is_for_requesters_admins_and_helpdesk_only(app: Flask, per
     assert anonymous.client.get(f"/consent-requests/{request_id}").status_code == 302
 
 
-def test_portal_admin_users_setting_makes_an_admin(make_portal: Any, entra: Any) -> None:
+def test_portal_admin_users_setting_makes_an_admin(
+    make_portal: Callable[..., Flask], entra: Emulator
+) -> None:
     """PORTAL_ADMIN_USERS lists portal admins; the console says why they are one."""
     portal = make_portal(ADMIN_USERS=["helpdesk@contoso.test"])
-    helpdesk = Person(portal, entra, "helpdesk@contoso.test")
+    helpdesk = Web.person(portal, entra, "helpdesk@contoso.test")
     helpdesk.sign_in()
     assert "PORTAL_ADMIN_USERS" in helpdesk.page("/admin")
 
 
-def test_personal_accounts_are_told_there_is_no_admin_consent(app: Flask, person: Any) -> None:
+def test_personal_accounts_are_told_there_is_no_admin_consent(app: Flask, person: People) -> None:
     """A personal account that declines gets the diagnosis, never a request form."""
     pat = person("pat@outlook.test")
     answer = pat.post("/connectors/outlook/authenticate", "/connectors/outlook",
                       account_type="personal")  # fmt: skip
-    back = pat.back(pat.entra_answer(answer.headers["Location"], accept=False))
+    back = pat.callback(pat.entra_answer(answer.headers["Location"], accept=False))
     text = back.get_data(as_text=True)
     assert back.status_code == 400 and "Send request" not in text
     assert "Personal accounts have no administrator" in text
@@ -422,11 +388,11 @@ def test_personal_accounts_are_told_there_is_no_admin_consent(app: Flask, person
 
 
 @ALL_BACKENDS
-def test_forged_admin_consent_returns_record_nothing(app: Flask, person: Any) -> None:
+def test_forged_admin_consent_returns_record_nothing(app: Flask, person: People) -> None:
     """No state, someone else's state, admin_consent=True alone, another tenant: nothing stored."""
     user = person("user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    authenticate_blocked(user)
+    request_id = send_request(user)
     admin = person("admin@contoso.test")
     admin.sign_in()
     other_admin = person("admin@contoso.test")
@@ -452,11 +418,11 @@ def test_forged_admin_consent_returns_record_nothing(app: Flask, person: Any) ->
     assert ">Pending<" in user.page(f"/consent-requests/{request_id}")
 
 
-def test_admin_declines_and_the_request_stays_pending(app: Flask, person: Any) -> None:
+def test_admin_declines_and_the_request_stays_pending(app: Flask, person: People) -> None:
     """Cancel at Entra's admin consent: a clear page, no records, still Pending (C14)."""
     user = person("user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    authenticate_blocked(user)
+    request_id = send_request(user)
     admin = person("admin@contoso.test")
     admin.sign_in()
     back = approve(admin, request_id, accept=False)
@@ -465,14 +431,14 @@ def test_admin_declines_and_the_request_stays_pending(app: Flask, person: Any) -
     assert ">Pending<" in user.page(f"/consent-requests/{request_id}")
 
 
-def test_grant_for_organization_without_a_request(app: Flask, person: Any, hook: Hook) -> None:
+def test_grant_for_organization_without_a_request(app: Flask, person: People, hook: Hook) -> None:
     """Grant for organization works per connector and shows who granted it when."""
     admin = person("admin@contoso.test")
     admin.sign_in()
     answer = admin.post("/admin/connectors/onedrive/grant", "/admin")
     assert "Files.Read.All" in parse_qs(urlsplit(answer.headers["Location"]).query)["scope"][0]
-    back = admin.back(admin.entra_answer(answer.headers["Location"]))
-    done = admin.back(admin.entra_answer(back.headers["Location"]))
+    back = admin.callback(admin.entra_answer(answer.headers["Location"]))
+    done = admin.callback(admin.entra_answer(back.headers["Location"]))
     assert done.headers["Location"].endswith("/admin")
     [granted] = rows(app, TenantConsent)
     assert granted.connector == "onedrive" and granted.granted_by == "admin@contoso.test"
@@ -481,14 +447,14 @@ def test_grant_for_organization_without_a_request(app: Flask, person: Any, hook:
     user = person("user@contoso.test")
     answer = user.post("/connectors/onedrive/authenticate", "/connectors/onedrive",
                        account_type="work")  # fmt: skip
-    assert user.back(user.entra_answer(answer.headers["Location"])).status_code == 303
+    assert user.callback(user.entra_answer(answer.headers["Location"])).status_code == 303
 
 
-def test_audit_log_and_csv_export_defuse_formulas(app: Flask, person: Any) -> None:
+def test_audit_log_and_csv_export_defuse_formulas(app: Flask, person: People) -> None:
     """Decisions are in the audit log; the CSV neutralises cells that start a formula."""
     user = person("user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    authenticate_blocked(user)
+    request_id = send_request(user)
     admin = person("admin@contoso.test")
     admin.sign_in()
     admin.post(f"/admin/requests/{request_id}/deny", "/admin", reason='=HYPERLINK("x")')
@@ -504,7 +470,7 @@ def test_audit_log_and_csv_export_defuse_formulas(app: Flask, person: Any) -> No
 
 
 def test_readiness_shows_user_assignment_required_as_a_problem(
-    app: Flask, person: Any, entra: Any
+    app: Flask, person: People, entra: Emulator
 ) -> None:
     """northwind: the admin's Graph read shows the enterprise app's properties."""
     assigned = ["assigned@northwind.test", "admin@northwind.test"]  # the admin must be, too
@@ -514,7 +480,7 @@ def test_readiness_shows_user_assignment_required_as_a_problem(
     admin.sign_in()
     assert "Check now" in admin.page("/admin/readiness")
     answer = admin.post("/admin/readiness", "/admin/readiness")
-    back = admin.back(admin.entra_answer(answer.headers["Location"]))
+    back = admin.callback(admin.entra_answer(answer.headers["Location"]))
     assert back.status_code == 303
     page = admin.page("/admin/readiness")
     row = re.search(r"User assignment required\?.*?</tr>", page, re.S)
@@ -524,18 +490,18 @@ def test_readiness_shows_user_assignment_required_as_a_problem(
     assert re.search(r"Admin consent workflow.*?On", page, re.S)
 
 
-def test_readiness_on_contoso_names_the_user_consent_policy(app: Flask, person: Any) -> None:
+def test_readiness_on_contoso_names_the_user_consent_policy(app: Flask, person: People) -> None:
     """contoso: the Microsoft-managed policy and (after a grant) the granted connectors."""
     admin = person("admin@contoso.test")
     admin.sign_in()
     answer = admin.post("/admin/connectors/sharepoint/grant", "/admin")
-    admin.back(
+    admin.callback(
         admin.entra_answer(
-            admin.back(admin.entra_answer(answer.headers["Location"])).headers["Location"]
+            admin.callback(admin.entra_answer(answer.headers["Location"])).headers["Location"]
         )
     )  # noqa: E501
     answer = admin.post("/admin/readiness", "/admin/readiness")
-    admin.back(admin.entra_answer(answer.headers["Location"]))
+    admin.callback(admin.entra_answer(answer.headers["Location"]))
     page = admin.page("/admin/readiness")
     assert "Let Microsoft manage your consent settings" in page
     assert re.search(r"Connectors granted for everyone.*?SharePoint", page, re.S)
@@ -545,12 +511,12 @@ def test_readiness_on_contoso_names_the_user_consent_policy(app: Flask, person: 
 # -- notifications ---------------------------------------------------------------------------
 
 
-def test_webhook_is_signed_and_retried_after_a_500(app: Flask, person: Any, hook: Hook) -> None:
+def test_webhook_is_signed_and_retried_after_a_500(app: Flask, person: People, hook: Hook) -> None:
     """The receiver checks X-Portal-Signature and sees the same delivery again after a 500."""
     hook.failures = 1
     user = person("user@contoso.test")
-    user.blocked()
-    user.send_request()
+    authenticate_blocked(user)
+    send_request(user)
     assert deliver(app) == 1
     assert [status for *_, status in hook.calls] == [500]
     assert deliver(app) == 0  # not yet due: backoff
@@ -571,17 +537,17 @@ def test_webhook_is_signed_and_retried_after_a_500(app: Flask, person: Any, hook
 
 
 def test_a_dead_mail_server_and_webhook_never_fail_the_request(
-    make_portal: Any, entra: Any
+    make_portal: Callable[..., Flask], entra: Emulator
 ) -> None:
     """Deliveries fail, are retried a bounded number of times, and the user's page works."""
     dead = f"http://127.0.0.1:{free_port()}/hook"
     portal = make_portal(NOTIFY_MODE="manual", SMTP_URL=f"smtp://127.0.0.1:{free_port()}",
                          WEBHOOK_URLS=[dead], NOTIFY_MAX_ATTEMPTS=2, HTTP_TIMEOUT=2)  # fmt: skip
-    admin = Person(portal, entra, "admin@contoso.test")
+    admin = Web.person(portal, entra, "admin@contoso.test")
     admin.sign_in()  # known admin: the request's mail goes to them
-    user = Person(portal, entra, "user@contoso.test")
-    user.blocked()
-    request_id = user.send_request()
+    user = Web.person(portal, entra, "user@contoso.test")
+    authenticate_blocked(user)
+    request_id = send_request(user)
     assert ">Pending<" in user.page(f"/consent-requests/{request_id}")
     with portal.app_context():
         assert notifier().run_due() == 2
@@ -594,13 +560,13 @@ def test_a_dead_mail_server_and_webhook_never_fail_the_request(
 
 
 def test_background_sender_delivers_after_the_response(
-    make_portal: Any, entra: Any, hook: Hook
+    make_portal: Callable[..., Flask], entra: Emulator, hook: Hook
 ) -> None:
     """In thread mode the request returns first; the sender delivers shortly after."""
     portal = make_portal(WEBHOOK_URLS=[hook.url], WEBHOOK_SECRET=SECRET)
-    user = Person(portal, entra, "user@contoso.test")
-    user.blocked()
-    user.send_request()
+    user = Web.person(portal, entra, "user@contoso.test")
+    authenticate_blocked(user)
+    send_request(user)
     deadline = time.time() + 10
     while not hook.events() and time.time() < deadline:
         time.sleep(0.05)
@@ -613,10 +579,10 @@ def test_background_sender_delivers_after_the_response(
 def _redirected(username: str, connector: str = "sharepoint", **at_entra: Any) -> Any:
     """Return a driver: Authenticate, act at Entra, come back with the redirect."""
 
-    def drive(app: Flask, entra: Any) -> Any:
-        who = Person(app, entra, username)
+    def drive(app: Flask, entra: Emulator) -> Any:
+        who = Web.person(app, entra, username)
         answer = who.post(f"/connectors/{connector}/authenticate", f"/connectors/{connector}")
-        return who.back(who.entra_answer(answer.headers["Location"], **at_entra))
+        return who.callback(who.entra_answer(answer.headers["Location"], **at_entra))
 
     return drive
 
@@ -624,31 +590,31 @@ def _redirected(username: str, connector: str = "sharepoint", **at_entra: Any) -
 def _token_refused(change: dict[str, Any], username: str = "user@fabrikam.test") -> Any:
     """Return a driver: get a code, change the tenant at the emulator, then redeem it."""
 
-    def drive(app: Flask, entra: Any) -> Any:
+    def drive(app: Flask, entra: Emulator) -> Any:
         tenant = username.split("@")[1]
-        who = Person(app, entra, username)
+        who = Web.person(app, entra, username)
         answer = who.post("/connectors/azure-storage/authenticate", "/connectors/azure-storage")
         url = who.entra_answer(answer.headers["Location"])
         entra.control("POST", f"/_emulator/tenants/{tenant}/enterprise-app", json=change)
-        return who.back(url)
+        return who.callback(url)
 
     return drive
 
 
-def _secret_wrong(app: Flask, entra: Any) -> Any:
+def _secret_wrong(app: Flask, entra: Emulator) -> Any:
     """Redeem with a client secret Entra no longer accepts (the operator must rotate it)."""
-    who = Person(app, entra, "user@fabrikam.test")
+    who = Web.person(app, entra, "user@fabrikam.test")
     answer = who.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
     url = who.entra_answer(answer.headers["Location"])
     identity = app.extensions["portal.identity"]
     identity.settings = dataclasses.replace(identity.settings, client_secret="not-the-secret")
     identity._credential = None  # as after a restart with the wrong PORTAL_CLIENT_SECRET
-    return who.back(url)
+    return who.callback(url)
 
 
-def _verifier_swapped(app: Flask, entra: Any) -> Any:
+def _verifier_swapped(app: Flask, entra: Emulator) -> Any:
     """Redeem another flow's code with this flow's PKCE verifier (an injected code, C4)."""
-    victim, attacker = (Person(app, entra, "user@fabrikam.test") for _ in range(2))
+    victim, attacker = (Web.person(app, entra, "user@fabrikam.test") for _ in range(2))
     started = victim.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
     state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
     other = attacker.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
@@ -656,14 +622,14 @@ def _verifier_swapped(app: Flask, entra: Any) -> Any:
     return victim.client.get("/auth/callback?" + urlencode({"code": code, "state": state}))
 
 
-def _code_expired(app: Flask, entra: Any) -> Any:
+def _code_expired(app: Flask, entra: Emulator) -> Any:
     """Let the code outlive its lifetime before the portal redeems it."""
     entra.control("POST", "/_emulator/settings", json={"code_lifetime_seconds": 1})
-    who = Person(app, entra, "user@fabrikam.test")
+    who = Web.person(app, entra, "user@fabrikam.test")
     answer = who.post("/connectors/azure-storage/authenticate", "/connectors/azure-storage")
     url = who.entra_answer(answer.headers["Location"])
     time.sleep(2.1)
-    return who.back(url)
+    return who.callback(url)
 
 
 CODES = [
@@ -690,7 +656,7 @@ CODES = [
     ("driver", "status", "text", "actor"), [c[1:] for c in CODES], ids=[c[0] for c in CODES]
 )
 def test_each_code_lands_on_the_right_page(
-    app: Flask, entra: Any, driver: Any, status: int, text: str, actor: str
+    app: Flask, entra: Emulator, driver: Any, status: int, text: str, actor: str
 ) -> None:
     """The real emulator's answer becomes the right page naming the right actor."""
     answer = driver(app, entra)
@@ -701,20 +667,20 @@ def test_each_code_lands_on_the_right_page(
 
 
 def test_a_grant_gone_before_confirmation_is_not_recorded(
-    app: Flask, person: Any, entra: Any
+    app: Flask, person: People, entra: Emulator
 ) -> None:
     """The confirming prompt=none sign-in fails (65001): the consent is not recorded."""
     admin = person("admin@contoso.test")
     admin.sign_in()
     answer = admin.post("/admin/connectors/sharepoint/grant", "/admin")
-    back = admin.back(admin.entra_answer(answer.headers["Location"]))
+    back = admin.callback(admin.entra_answer(answer.headers["Location"]))
     entra.control(
         "DELETE",
         "/_emulator/grants",
         json={"tenant": "contoso.test", "client_id": app.config["CLIENT_ID"],
               "resource": "https://graph.microsoft.com", "scopes": [], "principal": None},
     )  # fmt: skip
-    final = admin.back(admin.entra_answer(back.headers["Location"]))
+    final = admin.callback(admin.entra_answer(back.headers["Location"]))
     assert final.status_code == 400 and "Consent was not granted" in final.get_data(as_text=True)
     assert not rows(app, TenantConsent)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+
+from flask import Flask
 
 
-def test_c19_cookie_flags_under_https(make_portal: Any) -> None:
+def test_c19_cookie_flags_under_https(make_portal: Callable[..., Flask]) -> None:
     portal = make_portal(PUBLIC_URL="https://portal.example")
     answer = portal.test_client().get("/sign-in", base_url="https://portal.example")
     cookie = answer.headers["Set-Cookie"]

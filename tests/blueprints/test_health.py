@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 EVERY_STORE = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
@@ -38,7 +39,7 @@ def test_readyz_when_everything_answers(client: FlaskClient, db_url: dict[str, s
     assert "Set-Cookie" not in answer.headers
 
 
-def test_readyz_when_the_identity_provider_is_down(make_portal: Any) -> None:
+def test_readyz_when_the_identity_provider_is_down(make_portal: Callable[..., Flask]) -> None:
     portal = make_portal(AUTHORITY_HOST=f"https://127.0.0.1:{free_port()}")
     answer = portal.test_client().get("/readyz")
     assert answer.status_code == 503
@@ -48,7 +49,7 @@ def test_readyz_when_the_identity_provider_is_down(make_portal: Any) -> None:
     assert body["checks"]["database"]["ok"] is True
 
 
-def test_readyz_when_the_database_is_down(make_portal: Any) -> None:
+def test_readyz_when_the_database_is_down(make_portal: Callable[..., Flask]) -> None:
     url = f"postgresql+psycopg://portal@127.0.0.1:{free_port()}/portal"
     portal = make_portal(DATABASE_URL=url, DATABASE_CHECK=False)
     answer = portal.test_client().get("/readyz")
@@ -56,7 +57,7 @@ def test_readyz_when_the_database_is_down(make_portal: Any) -> None:
     assert answer.get_json()["checks"]["database"]["ok"] is False
 
 
-def test_readyz_when_redis_is_down(make_portal: Any) -> None:
+def test_readyz_when_redis_is_down(make_portal: Callable[..., Flask]) -> None:
     portal = make_portal(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", HTTP_TIMEOUT=1)
     answer = portal.test_client().get("/readyz")
     assert answer.status_code == 503

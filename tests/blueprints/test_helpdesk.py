@@ -25,6 +25,8 @@ from app.models import utcnow
 from app.platform import extensions
 from app.platform.extensions import db
 from app.web import held
+from entra_emulator import Emulator
+from tests.signins import Web
 
 LINK_URL = re.compile(r'id="link-url"[^>]*value="([^"]+)"')
 REFERENCE = re.compile(r"Reference for the helpdesk: [0-9a-f]+")
@@ -33,7 +35,7 @@ CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
 
 
-def grant_onedrive_in_contoso(app: Flask, entra: Any) -> None:
+def grant_onedrive_in_contoso(app: Flask, entra: Emulator) -> None:
     """Let contoso users connect OneDrive (a contoso admin granted its scope tenant-wide)."""
     grant = {
         "tenant": "contoso.test",
@@ -45,14 +47,7 @@ def grant_onedrive_in_contoso(app: Flask, entra: Any) -> None:
     assert entra.control("POST", "/_emulator/grants", json=grant).status_code == 201
 
 
-def sign_in(web: Any, username: str) -> None:
-    """Sign in to the portal itself as this emulator account."""
-    answer = web.client.post("/sign-in", data={"csrf_token": web.csrf("/sign-in")})
-    assert answer.status_code == 303
-    assert web.callback(web.entra.sign_in(answer.headers["Location"], username)).status_code == 303
-
-
-def create_link(web: Any, **form: str) -> tuple[str, str]:
+def create_link(web: Web, **form: str) -> tuple[str, str]:
     """Create a link on the helpdesk page; return its id and the URL shown once."""
     data = {"kind": "authenticate", "connector": "onedrive", "days": "7"} | form
     answer = web.client.post("/helpdesk/links", data={"csrf_token": web.csrf("/helpdesk"), **data})
@@ -75,16 +70,18 @@ def audit_actions(app: Flask) -> list[str]:
 
 
 @pytest.fixture
-def helpdesk(web: Any) -> Any:
+def helpdesk(web: Web) -> Web:
     """Return a browser signed in as helpdesk@contoso.test (app role Helpdesk)."""
-    sign_in(web, "helpdesk@contoso.test")
+    web.sign_in("helpdesk@contoso.test")
     return web
 
 
-def test_someone_without_the_role_gets_403_everywhere(web: Any, app: Flask, entra: Any) -> None:
+def test_someone_without_the_role_gets_403_everywhere(
+    web: Web, app: Flask, entra: Emulator
+) -> None:
     assert web.client.get("/helpdesk").status_code == 302  # anonymous: sign in first
     assert web.client.post("/helpdesk/links", data={"kind": "authenticate"}).status_code == 403
-    sign_in(web, "user@contoso.test")
+    web.sign_in("user@contoso.test")
     assert web.client.get("/helpdesk").status_code == 403
     assert web.client.get("/helpdesk/users?q=user@contoso.test").status_code == 403
     assert web.client.get("/helpdesk/troubleshoot").status_code == 403
@@ -101,7 +98,7 @@ def test_someone_without_the_role_gets_403_everywhere(web: Any, app: Flask, entr
     assert "Helpdesk" not in web.client.get("/").get_data(as_text=True)
 
 
-def test_helpdesk_posts_still_need_csrf_and_same_origin(helpdesk: Any) -> None:
+def test_helpdesk_posts_still_need_csrf_and_same_origin(helpdesk: Web) -> None:
     form = {"kind": "authenticate", "connector": "onedrive"}
     assert helpdesk.client.post("/helpdesk/links", data=form).status_code == 400
     token = helpdesk.csrf("/helpdesk")
@@ -113,14 +110,14 @@ def test_helpdesk_posts_still_need_csrf_and_same_origin(helpdesk: Any) -> None:
     assert cross.status_code == 403
 
 
-def test_configured_helpdesk_users_get_in(web: Any, app: Flask) -> None:
+def test_configured_helpdesk_users_get_in(web: Web, app: Flask) -> None:
     app.config["HELPDESK_USERS"] = ["USER@fabrikam.test"]
-    sign_in(web, "user@fabrikam.test")
+    web.sign_in("user@fabrikam.test")
     page = web.client.get("/helpdesk")
     assert page.status_code == 200 and "Create a sharing link" in page.get_data(as_text=True)
 
 
-def test_authenticate_link_from_creation_to_completed(helpdesk: Any, app: Flask) -> None:
+def test_authenticate_link_from_creation_to_completed(helpdesk: Web, app: Flask) -> None:
     link_id, url = create_link(helpdesk, login_hint="user@fabrikam.test")
     assert url.startswith(f"{app.config['PUBLIC_URL']}/l/") and len(path_of(url)) >= 3 + 43
     page = helpdesk.client.get(f"/helpdesk/links/{link_id}").get_data(as_text=True)
@@ -151,7 +148,7 @@ def test_authenticate_link_from_creation_to_completed(helpdesk: Any, app: Flask)
 
 
 def test_unusable_links_all_get_the_same_page_and_start_nothing(
-    helpdesk: Any, app: Flask, entra: Any
+    helpdesk: Web, app: Flask, entra: Emulator
 ) -> None:
     expired_id, expired = create_link(helpdesk)
     revoked_id, revoked = create_link(helpdesk)
@@ -192,7 +189,7 @@ def test_unusable_links_all_get_the_same_page_and_start_nothing(
 
 
 def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(
-    helpdesk: Any, app: Flask, connect: Any
+    helpdesk: Web, app: Flask, connect: Any
 ) -> None:
     app.config["HELPDESK_USERS"] = ["helpdesk@contoso.test"]  # the operator's: every tenant
     link_id, url = create_link(helpdesk, login_hint="user@fabrikam.test")
@@ -208,7 +205,7 @@ def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(
 
 
 def test_lookup_shows_health_and_test_connection_calls_graph(
-    helpdesk: Any, app: Flask, connect: Any, entra: Any
+    helpdesk: Web, app: Flask, connect: Any, entra: Emulator
 ) -> None:
     grant_onedrive_in_contoso(app, entra)
     connection_id, _ = connect("onedrive", "user@contoso.test")
@@ -224,7 +221,7 @@ def test_lookup_shows_health_and_test_connection_calls_graph(
     assert {"helpdesk.lookup", "helpdesk.test_connection"} <= set(audit_actions(app))
 
 
-def test_storage_without_a_data_role_explains_the_missing_role(helpdesk: Any, connect: Any) -> None:
+def test_storage_without_a_data_role_explains_the_missing_role(helpdesk: Web, connect: Any) -> None:
     connection_id, _ = connect("azure-storage", "user@contoso.test")
     token = helpdesk.csrf("/helpdesk")
     answer = helpdesk.client.post(
@@ -236,7 +233,7 @@ def test_storage_without_a_data_role_explains_the_missing_role(helpdesk: Any, co
 
 
 def test_send_reconnect_link_without_smtp_shows_the_link(
-    helpdesk: Any, app: Flask, connect: Any, entra: Any
+    helpdesk: Web, app: Flask, connect: Any, entra: Emulator
 ) -> None:
     grant_onedrive_in_contoso(app, entra)
     connection_id, _ = connect("onedrive", "user@contoso.test")
@@ -261,7 +258,7 @@ def test_send_reconnect_link_without_smtp_shows_the_link(
     ],
 )
 def test_troubleshoot_reads_codes_messages_and_support_blocks(
-    helpdesk: Any, pasted: str, expected: str
+    helpdesk: Web, pasted: str, expected: str
 ) -> None:
     token = helpdesk.csrf("/helpdesk/troubleshoot")
     page = helpdesk.client.post(
@@ -271,7 +268,7 @@ def test_troubleshoot_reads_codes_messages_and_support_blocks(
     assert f"/help/aadsts/{expected.removeprefix('AADSTS')}" in page
 
 
-def test_link_form_refuses_a_lifetime_beyond_the_maximum(helpdesk: Any, app: Flask) -> None:
+def test_link_form_refuses_a_lifetime_beyond_the_maximum(helpdesk: Web, app: Flask) -> None:
     token = helpdesk.csrf("/helpdesk")
     form = {"csrf_token": token, "kind": "authenticate", "connector": "onedrive", "days": "31"}
     answer = helpdesk.client.post("/helpdesk/links", data=form, follow_redirects=True)
@@ -312,7 +309,7 @@ def fabrikam_consent_request(app: Flask) -> str:
 
 
 def test_app_role_helpdesk_cannot_reach_another_tenant(
-    helpdesk: Any, app: Flask, connect: Any, entra: Any
+    helpdesk: Web, app: Flask, connect: Any, entra: Emulator
 ) -> None:
     theirs, _ = connect("onedrive", "user@fabrikam.test")
     token = helpdesk.csrf("/helpdesk")
@@ -351,7 +348,7 @@ def test_app_role_helpdesk_cannot_reach_another_tenant(
 
 
 def test_app_role_helpdesk_works_in_its_own_tenant(
-    helpdesk: Any, app: Flask, connect: Any, entra: Any
+    helpdesk: Web, app: Flask, connect: Any, entra: Emulator
 ) -> None:
     grant_onedrive_in_contoso(app, entra)
     ours, _ = connect("onedrive", "user@contoso.test")
@@ -385,7 +382,7 @@ def test_helpdesk_scope_is_one_function_for_every_check() -> None:
 
 
 def test_helpdesk_of_one_tenant_cannot_see_another_tenants_consent_request(
-    helpdesk: Any, app: Flask
+    helpdesk: Web, app: Flask
 ) -> None:
     request_id = fabrikam_consent_request(app)
     assert helpdesk.client.get(f"/consent-requests/{request_id}").status_code == 404
@@ -395,7 +392,7 @@ def test_helpdesk_of_one_tenant_cannot_see_another_tenants_consent_request(
 
 @pytest.mark.parametrize("days", ["nan", "NaN", "inf", "-inf", "1e999"])
 def test_link_form_refuses_a_lifetime_that_is_not_a_number(
-    helpdesk: Any, app: Flask, days: str
+    helpdesk: Web, app: Flask, days: str
 ) -> None:
     token = helpdesk.csrf("/helpdesk")
     form = {"csrf_token": token, "kind": "authenticate", "connector": "onedrive", "days": days}

@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.errors import ConfigError
 from app.platform import logs
+from entra_emulator import Emulator
+from tests.signins import Web
 
 
 def free_port() -> int:
@@ -55,7 +58,7 @@ def test_one_json_line_per_request_with_its_request_id(client: FlaskClient, caps
 
 
 def test_callback_lines_have_no_query_and_secrets_are_redacted(
-    web: Any, capsys: Any, caplog: Any
+    web: Web, capsys: Any, caplog: Any
 ) -> None:
     caplog.set_level(logging.DEBUG)
     capsys.readouterr()
@@ -72,7 +75,7 @@ def test_callback_lines_have_no_query_and_secrets_are_redacted(
     assert all("?" not in x["path"] for x in access)
 
 
-def test_a_link_token_in_the_path_never_reaches_the_log(web: Any, capsys: Any) -> None:
+def test_a_link_token_in_the_path_never_reaches_the_log(web: Web, capsys: Any) -> None:
     capsys.readouterr()
     token = "Zx9" + "k" * 40
     web.client.get(f"/l/{token}")
@@ -107,7 +110,7 @@ def test_redact_keeps_ordinary_text() -> None:
     assert logs.redact(text) == text
 
 
-def test_log_levels_per_module(make_portal: Any) -> None:
+def test_log_levels_per_module(make_portal: Callable[..., Flask]) -> None:
     saved = {n: logging.getLogger(n).level for n in ("app.tokens", "msal")}
     make_portal(LOG_LEVELS="app.tokens=DEBUG,msal=INFO")
     assert logging.getLogger("app.tokens").level == logging.DEBUG
@@ -119,7 +122,9 @@ def test_log_levels_per_module(make_portal: Any) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def test_metrics_count_what_the_test_did(client: FlaskClient, connect: Any, entra: Any) -> None:
+def test_metrics_count_what_the_test_did(
+    client: FlaskClient, connect: Any, entra: Emulator
+) -> None:
     _, code = connect()
     before = samples(client)
     for _ in range(3):
@@ -144,7 +149,7 @@ def test_metrics_count_what_the_test_did(client: FlaskClient, connect: Any, entr
     assert delta("ccp_token_api_seconds_count", status="401") == 1
 
 
-def test_metrics_count_refreshes(client: FlaskClient, connect: Any, entra: Any) -> None:
+def test_metrics_count_refreshes(client: FlaskClient, connect: Any, entra: Emulator) -> None:
     entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
     _, code = connect()
     before = samples(client)
@@ -156,7 +161,7 @@ def test_metrics_count_refreshes(client: FlaskClient, connect: Any, entra: Any) 
     assert after[key] - before.get(key, 0.0) == 1
 
 
-def test_metrics_token(make_portal: Any) -> None:
+def test_metrics_token(make_portal: Callable[..., Flask]) -> None:
     client = make_portal(METRICS_TOKEN="scrape-me-please").test_client()
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -164,7 +169,7 @@ def test_metrics_token(make_portal: Any) -> None:
     assert "Set-Cookie" not in client.get("/metrics").headers
 
 
-def test_redis_down_answers_503_quickly(make_portal: Any) -> None:
+def test_redis_down_answers_503_quickly(make_portal: Callable[..., Flask]) -> None:
     portal: Flask = make_portal(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     client = portal.test_client()
     started = time.monotonic()

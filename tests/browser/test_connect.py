@@ -9,17 +9,13 @@ from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import Page
+
+from tests.browser.conftest import LivePortal
+from tests.signins import entra_sign_in
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
-
-
-def entra_sign_in(page: Any, username: str, password: str = "demo") -> None:
-    """Fill the emulator's sign-in pages the way a person would."""
-    page.get_by_label("Email address").fill(username)
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def token_api(portal_url: str, code: str) -> requests.Response:
@@ -35,7 +31,7 @@ def claims(jwt: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def connect(page: Any, portal_url: str, connector: str, username: str, account: str = "") -> str:
+def connect(page: Page, portal_url: str, connector: str, username: str, account: str = "") -> str:
     """Authenticate a connector in the browser and return the code shown once."""
     page.goto(f"{portal_url}/connectors/{connector}")
     if account:
@@ -48,7 +44,9 @@ def connect(page: Any, portal_url: str, connector: str, username: str, account: 
     return str(field.input_value())
 
 
-def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(page: Any, portal: Any) -> None:
+def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(
+    page: Page, portal: LivePortal
+) -> None:
     """Authenticate, code once, token API, list, regenerate, revoke."""
     page.goto(f"{portal.url}/")
     page.get_by_role("link", name="OneDrive").click()
@@ -88,7 +86,9 @@ def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(page: Any, por
     assert token_api(portal.url, new_code).status_code == 401
 
 
-def test_personal_account_connects_outlook_but_not_sharepoint(page: Any, portal: Any) -> None:
+def test_personal_account_connects_outlook_but_not_sharepoint(
+    page: Page, portal: LivePortal
+) -> None:
     """pat@outlook.test gets an Outlook code, and an explanation for SharePoint."""
     code = connect(page, portal.url, "outlook", "pat@outlook.test", "Personal Microsoft account")
     answer = token_api(portal.url, code)

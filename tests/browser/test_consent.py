@@ -13,6 +13,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser
+from playwright.sync_api import Page
+
+from tests.browser.conftest import LivePortal
+from tests.signins import accept_if_asked
+from tests.signins import entra_sign_in
 
 pytestmark = pytest.mark.browser
 ROLES = ("Global Administrator", "Privileged Role Administrator", "Cloud Application Administrator")
@@ -41,7 +47,7 @@ class Mailbox:
 
 
 @pytest.fixture
-def mailbox(portal: Any) -> Iterator[Mailbox]:
+def mailbox(portal: LivePortal) -> Iterator[Mailbox]:
     """Start an SMTP server on a free port and point the live portal's mail at it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -55,23 +61,8 @@ def mailbox(portal: Any) -> Iterator[Mailbox]:
     controller.stop()
 
 
-def entra_sign_in(page: Any, username: str) -> None:
-    """Fill the emulator's sign-in pages."""
-    page.get_by_label("Email address").fill(username)
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("Password").fill("demo")
-    page.get_by_role("button", name="Sign in").click()
-
-
-def accept_if_asked(page: Any) -> None:
-    """Press Accept when the emulator shows Permissions requested (first use of a scope)."""
-    page.wait_for_load_state()
-    if page.get_by_role("heading", name="Permissions requested").count():
-        page.get_by_role("button", name="Accept").click()
-
-
 def test_contoso_user_asks_admin_approves_and_user_connects(
-    page: Any, portal: Any, mailbox: Mailbox, browser: Any
+    page: Page, portal: LivePortal, mailbox: Mailbox, browser: Browser
 ) -> None:
     """The acceptance path of issue 4, with two people in two browser contexts."""
     page.goto(f"{portal.url}/connectors/sharepoint")
@@ -123,7 +114,7 @@ def test_contoso_user_asks_admin_approves_and_user_connects(
     assert "Need admin approval" not in page.content()
 
 
-def test_northwind_assignment_and_approval_workflow(page: Any, portal: Any) -> None:
+def test_northwind_assignment_and_approval_workflow(page: Page, portal: LivePortal) -> None:
     """50105 names "User assignment required"; the 90095 path lands on Admin approval required."""
     page.goto(f"{portal.url}/connectors/sharepoint")
     page.get_by_role("button", name="Authenticate").click()

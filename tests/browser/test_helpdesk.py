@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from playwright.sync_api import Browser
+from playwright.sync_api import Page
+
+from entra_emulator import Emulator
+from tests.browser.conftest import LivePortal
+from tests.signins import accept_if_asked
+from tests.signins import entra_sign_in
 
 pytestmark = pytest.mark.browser
 GRAPH = "https://graph.microsoft.com"
 
 
-def finish_sign_in(page: Any, password: str = "demo") -> None:
-    """Enter the password and accept the consent page if the emulator shows one."""
-    page.get_by_role("button", name="Next").click()
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    accept = page.get_by_role("button", name="Accept")
-    if accept.count():
-        accept.click()
-
-
 def test_helpdesk_link_takes_a_user_straight_to_a_connection(
-    page: Any, browser: Any, portal: Any, entra: Any
+    page: Page, browser: Browser, portal: LivePortal, entra: Emulator
 ) -> None:
     # Precondition: a contoso admin granted OneDrive's scope tenant-wide (the consent issue's
     # Grant for organization does this through the browser; here the control plane sets it up).
@@ -38,7 +32,8 @@ def test_helpdesk_link_takes_a_user_straight_to_a_connection(
     page.goto(f"{portal.url}/helpdesk")
     page.get_by_label("Email address (optional)").fill("helpdesk@contoso.test")
     page.get_by_role("button", name="Sign in with Microsoft").click()
-    finish_sign_in(page)
+    entra_sign_in(page)
+    accept_if_asked(page)
     page.wait_for_url(f"{portal.url}/helpdesk")
     page.get_by_label("Kind").select_option("authenticate")
     page.get_by_label("Connector").select_option("onedrive")
@@ -61,7 +56,8 @@ def test_helpdesk_link_takes_a_user_straight_to_a_connection(
         ).is_visible()
         tab.get_by_role("button", name="Continue to Microsoft sign-in").click()
         assert tab.get_by_label("Email address").input_value() == "user@contoso.test"
-        finish_sign_in(tab)
+        entra_sign_in(tab)
+        accept_if_asked(tab)
         code = tab.get_by_label("Connection code")
         code.wait_for()
         assert code.input_value().startswith("ccp_")

@@ -61,7 +61,7 @@ def test_dropped_connection_and_latency(emu: Emulator, http: requests.Session) -
 
 def test_discovery_503_makes_msal_raise(emu: Emulator, make_cca: CcaFactory) -> None:
     emu.control("POST", "/_emulator/faults", json={"endpoint": "discovery", "status": 503})
-    with pytest.raises(msal.exceptions.MsalServiceError):  # type: ignore[attr-defined]
+    with pytest.raises(msal.exceptions.MsalServiceError):
         make_cca("contoso.test")
 
 
