@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 
 from app.errors import TemporarilyUnavailable
@@ -98,3 +99,15 @@ def test_a_caller_in_line_gives_up_after_the_wait() -> None:
             assert time.monotonic() - started >= 0.05
     with slots.hold():  # the slot and the line are free again
         pass
+
+
+def test_a_refused_caller_is_counted_busy() -> None:
+    counted: list[str] = []
+    slots = RefreshSlots(1, wait=0.01, counted=counted.append)
+    with slots.hold():
+        with pytest.raises(TemporarilyUnavailable):
+            with slots.hold():
+                raise AssertionError("the slot is taken")
+    with slots.hold():
+        pass
+    assert counted == ["busy"]  # the metrics hook hears of the refusal, not of the slots given

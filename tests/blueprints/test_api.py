@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from flask.testing import FlaskClient
 from app.platform import extensions
 from entra_emulator import Emulator
 from tests.signins import connect_account
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 
@@ -168,6 +171,9 @@ def test_openapi_describes_both_endpoints(client: FlaskClient) -> None:
     assert "post" in doc["paths"]["/token"]
     assert set(doc["paths"]["/token"]["post"]["responses"]) >= {"200", "400", "401", "409", "503"}
     assert doc["components"]["schemas"]["Error"]["required"] == ["error", "error_description"]
+    served = client.get("/api/v1/openapi.json")
+    assert served.data == (ROOT / "app" / "web" / "openapi.json").read_bytes()  # as it is
+    assert doc["servers"] == [{"url": ".", "description": doc["servers"][0]["description"]}]
 
 
 def limiter_store(db_url: Any) -> dict[str, str]:

@@ -115,6 +115,11 @@ class Hook:
         """Return the event names of the calls answered with 200."""
         return [json.loads(body)["event"] for _, body, status in self.calls if status == 200]
 
+    def data(self, event: str) -> dict[str, Any]:
+        """Return the data of the last delivered call for this event."""
+        bodies = [json.loads(body) for _, body, status in self.calls if status == 200]
+        return dict(next(b for b in reversed(bodies) if b["event"] == event)["data"])
+
 
 @pytest.fixture
 def hook() -> Iterator[Hook]:
@@ -319,6 +324,10 @@ def test_deny_with_reason_then_ask_again_and_expiry(
     subjects = [m["Subject"] for m in mailbox[0].to("user@contoso.test")]
     assert any("Denied" in s for s in subjects) and any("Expired" in s for s in subjects)
     assert {"consent_request.denied", "consent_request.expired"} <= set(hook.events())
+    # One payload builder for every request event: an expiry says as much as a denial.
+    denied, expired = hook.data("consent_request.denied"), hook.data("consent_request.expired")
+    assert set(expired) == set(denied) >= {"scopes", "decided_by", "reason", "requesters"}
+    assert expired["decided_by"] == "portal" and expired["requesters"] == ["user@contoso.test"]
 
 
 def test_expiry_days_are_configurable(make_portal: Callable[..., Flask], entra: Emulator) -> None:
