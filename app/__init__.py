@@ -6,12 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from app.version import __version__
-
 if TYPE_CHECKING:
     from flask import Flask
-
-__all__ = ["__version__", "create_app"]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -220,6 +220,15 @@ class ServiceUnavailable(TemporarilyUnavailable):
     retry_after = 2
 
 
+class ConnectionNotActive(PortalError):
+    """The connection was revoked; nothing can be done with it any more."""
+
+    status = 409
+    code = "connection_revoked"
+    title = "Connection revoked"
+    message = "This connection was revoked. Connect again from the connector's page."
+
+
 class ConnectionDamaged(PortalError):
     """The sealed token cache failed authenticated decryption (C37)."""
 

@@ -41,9 +41,9 @@ def demo_settings(entra: Emulator, public_url: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "args",
     [
-        ["--instance", "{folder}", "links", "list"],
-        ["links", "--instance", "{folder}", "list"],
-        ["links", "list", "--instance", "{folder}"],
+        ["--instance", "{folder}", "jobs", "keep-alive"],
+        ["jobs", "--instance", "{folder}", "keep-alive"],
+        ["jobs", "keep-alive", "--instance", "{folder}"],
     ],
     ids=["before", "between", "after"],
 )
@@ -56,6 +56,18 @@ def test_instance_is_accepted_before_and_after_the_subcommand(
     assert result.exit_code == 1, result.output
     assert f"no demo runs on {folder}" in result.output
     assert "consent-portal demo" in result.output and "PORTAL_AUTHORITY_HOST" in result.output
+
+
+@pytest.mark.parametrize(
+    "command", [["db", "upgrade"], ["keys", "status"], ["links", "list"]], ids=" ".join
+)
+def test_commands_that_sign_nobody_in_need_no_identity_provider(
+    tmp_path: Path, command: list[str]
+) -> None:
+    folder = tmp_path / "quiet"
+    result = CliRunner().invoke(main, ["--instance", str(folder), *command])
+    assert result.exit_code == 0, result.output
+    assert (folder / "portal.db").exists()  # it worked on the chosen folder, with no demo
 
 
 def test_a_command_beside_a_recorded_demo_prints_its_urls(tmp_path: Path, entra: Emulator) -> None:

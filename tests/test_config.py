@@ -17,6 +17,8 @@ from flask import Flask
 from app.errors import ConfigError
 from app.platform import config
 from app.platform import instance
+from entra_emulator import config as world_config
+from entra_emulator.emulator import PORTAL_CLIENT_ID
 
 
 def fresh(tmp_path: Path) -> Flask:
@@ -30,6 +32,8 @@ def key() -> str:
 
 
 ENTRA = {"AUTHORITY_HOST": "https://login.microsoftonline.com"}
+# The demo world's secret is public: production must refuse it.
+DEMO_SECRET = world_config.load().apps[PORTAL_CLIENT_ID].secrets[0]
 DEMO: dict[str, Any] = {
     "AUTHORITY_HOST": "https://127.0.0.1:5999",
     "CLIENT_ID": "demo-client",
@@ -214,6 +218,7 @@ def test_production_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mon
         ({"HASH_KEY": ""}, "PORTAL_HASH_KEY"),
         ({"ENCRYPTION_KEYS": "k1:tooshort"}, "PORTAL_ENCRYPTION_KEYS"),
         ({"CLIENT_SECRET": "", "CLIENT_CERTIFICATE": "/c.pem"}, "PORTAL_CLIENT_CERTIFICATE_KEY"),
+        ({"CLIENT_SECRET": DEMO_SECRET}, "PORTAL_CLIENT_SECRET is a published"),
     ],
 )
 def test_production_refuses_to_start_incomplete(

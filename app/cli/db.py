@@ -17,6 +17,7 @@ def db_upgrade() -> None:
     """Apply the database migrations."""
     from app.platform import database
 
-    with portal.app_context(DATABASE_CHECK=False) as app:  # the start-up check wants this done
+    # The start-up check wants this done, and migrating signs nobody in.
+    with portal.app_context(DATABASE_CHECK=False, IDENTITY_CHECK=False) as app:
         database.upgrade(app)
     click.echo("The database is up to date.")

@@ -12,6 +12,7 @@ from app.models import APPROVED
 from app.models import DB
 from app.models import DENIED
 from app.models import ConsentRequest
+from app.models import TenantConsent
 from app.notify.deliveries import Notifier
 from app.notify.senders import Mail
 
@@ -128,3 +129,13 @@ def tell_requesters(
     notifier.queue(db, event, payload(db, found, public_url), mails)
     for person in people:
         person.notified_at = found.decided_at
+
+
+def granted_payload(consent: TenantConsent) -> dict[str, Any]:
+    """Return a tenant-wide consent as webhook data."""
+    return {
+        "tenant_id": consent.tenant_id,
+        "connector": consent.connector,
+        "scopes": consent.scopes.split(),
+        "granted_by": consent.granted_by,
+    }

@@ -26,7 +26,6 @@ from app.models import KnownAdmin
 from app.models import TenantConsent
 from app.models import utcnow
 
-# The request's database session: a plain one, or Flask-SQLAlchemy's scoped one.
 STATUS_LABELS = {PENDING: "Pending", APPROVED: "Approved", DENIED: "Denied", EXPIRED: "Expired"}
 MAX_JUSTIFICATION = 1000
 MAX_REASON = 1000

@@ -1,9 +1,9 @@
 """Turn Entra sign-in failures into a diagnosis: what happened, who acts, what they do.
 
-The catalogue is data (`app.aadsts`, one `Diagnosis` per AADSTS code); `diagnose` is a small
-pure function that picks an entry from the error and its context. `support_details` builds the
-"Copy details for support" block that `app.error_text` reads back from a paste. No Flask here:
-the pages and the tests call the same functions.
+The catalogue is data (`app.diagnosis.catalogue`, one `Diagnosis` per AADSTS code); `diagnose`
+is a small pure function that picks an entry from the error and its context. `support_details`
+builds the "Copy details for support" block that `app.diagnosis.paste` reads back from a paste.
+No Flask here: the pages and the tests call the same functions.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ CONSENT_ROLES = {
     "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
     "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
 }
-ROLE_NAMES = tuple(CONSENT_ROLES.values())
 HELPDESK_ROLE = "Helpdesk"  # the portal app's app role, in the ID token's roles claim
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
@@ -33,11 +32,6 @@ def admin_basis(user: Mapping[str, Any] | None, portal_admins: Iterable[str]) ->
     if str(user.get("username") or "").lower() in _names(portal_admins):
         return "the portal's operator lists you as a portal admin (PORTAL_ADMIN_USERS)"
     return None
-
-
-def holds_consent_role(wids: Iterable[str]) -> bool:
-    """Tell whether a wids claim holds a role that can grant tenant-wide consent."""
-    return any(w in CONSENT_ROLES for w in wids)
 
 
 def helpdesk_scope(

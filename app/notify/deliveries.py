@@ -40,15 +40,6 @@ SENT = "sent"
 FAILED = "failed"
 CLAIM_SECONDS = 120.0  # a crashed sender's claim lapses after this
 MAX_BACKOFF = 600.0
-EVENTS = (
-    "consent_request.created",
-    "consent_request.approved",
-    "consent_request.denied",
-    "consent_request.expired",
-    "tenant_consent.granted",
-    "connection.created",
-    "connection.reauthentication_required",
-)
 
 
 class Notifier:
@@ -59,8 +50,10 @@ class Notifier:
         sessions: Callable[[], Session],
         settings: NotifySettings,
         sealer: Sealer | None = None,
+        delivered: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._delivered = delivered  # the metrics hook: each attempt's channel and whether it went
         self.settings = settings
         self._sealer = sealer  # seals mail bodies at rest; without one they are kept until sent
         self._lock = threading.Lock()
@@ -203,6 +196,7 @@ class Notifier:
                 senders.send_mail(self._opened(delivery), self.settings)
             values: dict[str, Any] = {"status": SENT, "delivered_at": utcnow(), "last_error": None}
         except Exception as error:  # any failure is retried, then logged
+            self._count(delivery.channel, ok=False)
             problem = f"{type(error).__name__}: {str(error)[:200]}"
             log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.event, problem)
             delay = min(MAX_BACKOFF, self.settings.backoff * 2 ** (delivery.attempts - 1))
@@ -212,10 +206,17 @@ class Notifier:
                 "next_attempt_at": now + delay,
                 "last_error": problem[:300],
             }
+        else:
+            self._count(delivery.channel, ok=True)
         if delivery.channel == "mail" and values["status"] != PENDING:
             values["payload"] = _envelope_of(delivery.payload)  # done with: wipe the body
         with self._sessions() as db, db.begin():
             db.execute(update(Delivery).where(Delivery.id == delivery.id).values(**values))
+
+    def _count(self, channel: str, *, ok: bool) -> None:
+        """Tell the metrics hook how an attempt went."""
+        if self._delivered is not None:
+            self._delivered(channel, ok)
 
     def _seal(self, delivery_id: int, mail: Mail) -> dict[str, str]:
         """Return a mail's text and HTML sealed for this delivery."""

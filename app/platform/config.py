@@ -22,6 +22,8 @@ from app.platform import ratelimits
 from app.tokens import vault
 
 log = logging.getLogger(__name__)
+# The demo world's client secret says so in its value; one like it is public, so never real.
+PUBLISHED_SECRET_MARK = "not-for-production"
 DEV_SECRET_KEYS = frozenset({"", "dev", "development", "secret", "change-me", "changeme"})
 COOKIE_NAME = "ccp_session"
 
@@ -112,6 +114,8 @@ def refuse_incomplete(config: Mapping[str, Any]) -> None:
         problems.append("set PORTAL_CLIENT_SECRET or PORTAL_CLIENT_CERTIFICATE")
     if config.get("CLIENT_CERTIFICATE") and not config.get("CLIENT_CERTIFICATE_KEY"):
         problems.append("PORTAL_CLIENT_CERTIFICATE_KEY is not set")
+    if PUBLISHED_SECRET_MARK in str(config.get("CLIENT_SECRET") or ""):
+        problems.append("PORTAL_CLIENT_SECRET is a published development secret")
     secret = str(config.get("SECRET_KEY") or "")
     if secret.lower() in DEV_SECRET_KEYS or len(secret) < 32:
         problems.append("PORTAL_SECRET_KEY is missing, a development value or under 32 characters")
@@ -141,6 +145,8 @@ def fill_development(config: dict[str, Any], folder: Path, given: set[str]) -> N
 def use_demo(config: dict[str, Any], folder: Path, given: set[str]) -> None:
     """Take the running demo's URL and emulator for every setting not given explicitly."""
     recorded = instance.running_demo(folder)
+    if recorded is None and config.get("IDENTITY_CHECK") is False:
+        return  # a command that never signs anyone in (db, keys, links, consent jobs)
     if recorded is None:
         raise ConfigError(
             f"no identity provider: PORTAL_AUTHORITY_HOST is not set and no demo runs on {folder}; "

@@ -68,8 +68,8 @@ def init_app(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(database.MIGRATIONS))
+    csrf.init_app(app)  # before the sessions' store-down refusal, in the order they always ran
     sessions.init_app(app, server_session)
-    csrf.init_app(app)
     _services(app, redis_client)
     database.prepare(app)
 
@@ -97,6 +97,7 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         lambda: orm.Session(engine, expire_on_commit=False),
         NotifySettings.from_config(config),
         sealer=vault_,  # mail bodies (with working links) are sealed at rest
+        delivered=metrics.delivered,
     )
     app.extensions[NOTIFIER] = notifier_
     app.extensions[CONNECTION_STORE] = ConnectionStore(

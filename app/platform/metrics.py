@@ -71,14 +71,10 @@ def refresh(result: str) -> None:
     REFRESHES.labels(result=result).inc()
 
 
-def webhook_delivered(ok: bool) -> None:
-    """Count one webhook delivery (for app/notify.py)."""
-    WEBHOOK_DELIVERIES.labels(result="ok" if ok else "failed").inc()
-
-
-def mail_delivered(ok: bool) -> None:
-    """Count one mail delivery (for app/notify.py)."""
-    MAIL_DELIVERIES.labels(result="ok" if ok else "failed").inc()
+def delivered(channel: str, ok: bool) -> None:
+    """Count one delivery attempt, webhook or mail (the notifier's hook)."""
+    counter = WEBHOOK_DELIVERIES if channel == "webhook" else MAIL_DELIVERIES
+    counter.labels(result="ok" if ok else "failed").inc()
 
 
 class ConsentRequestsCollector(Collector):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
-from app.errors import PortalError
+from app.errors import ConnectionNotActive
 from app.errors import TemporarilyUnavailable
 from app.identity.signins import SignIn
 from app.models import ACTIVE
@@ -24,15 +24,6 @@ from app.tokens.writes import Events
 from app.tokens.writes import Transaction
 from app.tokens.writes import audit
 from app.tokens.writes import publish
-
-
-class ConnectionNotActive(PortalError):
-    """The connection was revoked; nothing can be done with it any more."""
-
-    status = 409
-    code = "connection_revoked"
-    title = "Connection revoked"
-    message = "This connection was revoked. Connect again from the connector's page."
 
 
 class ConnectionStore:

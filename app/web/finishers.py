@@ -45,6 +45,8 @@ def collect(app: Flask, areas: Iterable[ModuleType]) -> None:
                 raise RuntimeError(f"{area.__name__} claims flow purposes {sorted(taken)} again")
             getattr(found, name).update(mine)
         if hasattr(area, "FAILURE"):
+            if found.failed is not None:
+                raise RuntimeError(f"{area.__name__} claims the flows' failures again")
             found.failed = area.FAILURE
     app.extensions[KEY] = found
 

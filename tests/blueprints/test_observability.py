@@ -15,7 +15,9 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.errors import ConfigError
+from app.platform import extensions
 from app.platform import logs
+from app.platform.extensions import db
 from entra_emulator import Emulator
 from tests.signins import Web
 
@@ -183,3 +185,19 @@ def test_redis_down_answers_503_quickly(make_portal: Callable[..., Flask]) -> No
     assert "not answering" in page.get_data(as_text=True)
     assert client.get("/readyz").status_code == 503
     assert time.monotonic() - started < 3
+
+
+def test_metrics_count_deliveries_by_channel_and_result(make_portal: Callable[..., Flask]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: every attempt fails
+    portal = make_portal(
+        NOTIFY_MODE="manual", WEBHOOK_URLS=[dead], NOTIFY_MAX_ATTEMPTS=1, HTTP_TIMEOUT=2
+    )
+    client = portal.test_client()
+    before = samples(client)
+    with portal.app_context():
+        extensions.notifier().queue(db.session, "tenant_consent.granted", {"tenant_id": "t"})
+        db.session.commit()
+        assert extensions.notifier().run_due() == 1
+    after = samples(client)
+    failed = ("ccp_webhook_deliveries_total", (("result", "failed"),))
+    assert after[failed] - before.get(failed, 0.0) == 1

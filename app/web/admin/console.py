@@ -13,11 +13,10 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.consent import audit
-from app.consent import notices
+from app.consent import decisions
 from app.consent import records
 from app.identity import roles
 from app.platform import extensions
-from app.platform.extensions import csrf
 from app.platform.extensions import db
 from app.web.accounts import admin_user
 from app.web.accounts import all_connectors
@@ -25,7 +24,6 @@ from app.web.accounts import find
 from app.web.accounts import login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 
 
 @bp.get("")
@@ -57,16 +55,14 @@ def deny(request_id: str) -> ResponseReturnValue:
     if not reason:
         flash("Give a reason: the requesters will read it.")
         return redirect(url_for("consent.show", request_id=found.id), code=303)
-    if not records.deny(db.session, found, user["username"], reason):
-        db.session.rollback()
+    connector = find(found.connector)
+    public_url = current_app.config["PUBLIC_URL"]
+    notifier = extensions.notifier()
+    if not decisions.deny(
+        db.session, notifier, public_url, found, connector, user["username"], reason
+    ):
         flash("Another administrator decided this request a moment ago.")
         return redirect(url_for("consent.show", request_id=found.id), code=303)
-    connector = find(found.connector)
-    notifier = extensions.notifier()
-    public_url = current_app.config["PUBLIC_URL"]
-    notices.tell_requesters(db.session, notifier, public_url, found, connector.name)
-    db.session.commit()
-    notifier.kick()
     flash(f"The request for {connector.name} was denied.")
     return redirect(url_for("admin.index"), code=303)
 

@@ -26,7 +26,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
-from app.consent import notices
+from app.consent import decisions
 from app.consent import records
 from app.diagnosis import explain
 from app.errors import SignInRejected
@@ -34,7 +34,6 @@ from app.identity import flows
 from app.identity.signins import CREATED_KEY
 from app.identity.signins import SignIn
 from app.platform import extensions
-from app.platform.extensions import csrf
 from app.platform.extensions import db
 from app.web import accounts
 from app.web.accounts import admin_user
@@ -42,7 +41,6 @@ from app.web.accounts import find
 from app.web.accounts import login_required
 
 bp = Blueprint("grant", __name__, url_prefix="/admin")
-csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 
 
 @bp.post("/requests/<request_id>/approve")
@@ -103,22 +101,17 @@ def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue
     if (result.tenant_id, result.oid) != (purpose["tenant"], user["oid"]):
         raise SignInRejected()  # another account answered the confirmation: record nothing
     connector = find(str(purpose["connector"]))
-    tenant, admin = str(purpose["tenant"]), str(user["username"])
-    done = records.record_tenant_consent(db.session, tenant, connector.id, connector.scopes, admin)
-    data = {"tenant_id": tenant, "connector": connector.id, "scopes": list(connector.scopes)}
-    notifier = extensions.notifier()
-    notifier.queue(db.session, "tenant_consent.granted", data | {"granted_by": admin})
-    found = records.pending_for(db.session, tenant, connector.id)
-    # The consent is real at Entra whatever happened meanwhile; a request still pending (the one
-    # approved, or one a proactive grant also settles) is approved once, by whoever is first.
-    if found is not None and records.approve(db.session, found, admin):
-        public_url = current_app.config["PUBLIC_URL"]
-        notices.tell_requesters(db.session, notifier, public_url, found, connector.name)
-    db.session.commit()
-    notifier.kick()
-    flash(f"{connector.name} is granted for your organisation ({done.scopes}).")
-    if found is not None:
-        return redirect(url_for("consent.show", request_id=found.id), code=303)
+    done = decisions.grant(
+        db.session,
+        extensions.notifier(),
+        current_app.config["PUBLIC_URL"],
+        str(purpose["tenant"]),
+        connector,
+        str(user["username"]),
+    )
+    flash(f"{connector.name} is granted for your organisation ({done.consent.scopes}).")
+    if done.request is not None:
+        return redirect(url_for("consent.show", request_id=done.request.id), code=303)
     return redirect(url_for("admin.index"), code=303)
 
 

@@ -27,14 +27,12 @@ from app.errors import SignInRejected
 from app.identity import flows
 from app.identity.signins import SignIn
 from app.platform import extensions
-from app.platform.extensions import csrf
 from app.platform.extensions import db
 from app.web.accounts import admin_user
 from app.web.accounts import all_connectors
 from app.web.accounts import login_required
 
 bp = Blueprint("readiness", __name__, url_prefix="/admin")
-csrf.exempt(bp)  # login_required(role="admin") checks the token after the role
 REPORT_KEY = "app.blueprints.readiness.report"  # a live session key: kept across moves
 
 

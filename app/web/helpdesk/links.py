@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 from urllib.parse import quote
 
 import segno
@@ -28,6 +27,7 @@ from app.platform import extensions
 from app.platform.extensions import csrf
 from app.platform.extensions import db
 from app.web import held
+from app.web.accounts import all_connectors
 from app.web.accounts import helpdesk_scope
 from app.web.accounts import login_required
 from app.web.accounts import reveal_link
@@ -35,7 +35,7 @@ from app.web.accounts import staff
 from app.web.accounts import staff_tenant
 
 bp = Blueprint("helpdesk", __name__, url_prefix="/helpdesk")
-csrf.exempt(bp)  # login_required(role="helpdesk") checks the token after the role
+csrf.exempt(bp)  # login_required(role="helpdesk") checks the token after the role (C22)
 
 
 @bp.get("")
@@ -47,7 +47,7 @@ def index() -> ResponseReturnValue:
         links=links.recent(db.session, helpdesk_scope()),
         status=links.status,
         kinds=link_fields.KINDS,
-        connectors=_connectors(),
+        connectors=all_connectors(),
         max_days=current_app.config["LINK_MAX_DAYS"],
         form=request.args,
     )
@@ -93,7 +93,7 @@ def show_link(link_id: str) -> ResponseReturnValue:
         status=links.status(link),
         events=link_events.events(db.session, link),
         kinds=link_fields.KINDS,
-        connector=_connectors().get(link.connector or ""),
+        connector=all_connectors().get(link.connector or ""),
         url=url,
         qr=segno.make(url, error="m").svg_data_uri(scale=5, border=2) if url else None,
         mail=_mail(link, url) if url else None,
@@ -144,18 +144,13 @@ def _days(value: str | None) -> float:
     return days
 
 
-def _connectors() -> dict[str, Any]:
-    """Return this deployment's connectors by id."""
-    return extensions.connectors()
-
-
 def _mail(link: HelpdeskLink, url: str) -> dict[str, str]:
     """Return the pre-written e-mail for a link: subject, body and a mailto: URL."""
     body = render_template(
         "helpdesk/link_mail.txt",
         link=link,
         url=url,
-        connector=_connectors().get(link.connector or ""),
+        connector=all_connectors().get(link.connector or ""),
         contact=current_app.config.get("HELPDESK_CONTACT") or "",
     ).strip()
     subject = {
