@@ -10,7 +10,7 @@ CHROMIUM ?= /usr/bin/chromium
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,client-tests]'
 	touch $(STAMP)
 
 venv: $(STAMP)
