@@ -238,6 +238,15 @@ class ConnectionDamaged(PortalError):
     message = "This connection's stored credentials cannot be read. Reconnect it."
 
 
+class BadProxyRequest(PortalError):
+    """A proxied call or table export asked for something the portal will not fetch."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Request refused"
+    message = "The request was refused before anything was sent."
+
+
 class NotFound(PortalError):
     """Nothing here for this visitor: unknown, out of their scope or not theirs, all alike."""
 

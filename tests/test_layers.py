@@ -9,7 +9,7 @@ from importlib import import_module
 
 import pytest
 
-DOMAIN = ("identity", "tokens", "consent", "diagnosis", "helpdesk", "notify")
+DOMAIN = ("identity", "tokens", "consent", "diagnosis", "helpdesk", "notify", "data")
 BASE = ("app.connectors", "app.models", "app.errors", "app.version")
 CHECK = (
     "import importlib, sys; importlib.import_module(sys.argv[1]); "

@@ -75,6 +75,10 @@ DEFAULTS: dict[str, Any] = {
     "LINK_MAX_DAYS": 30,
     "KEEPALIVE_DAYS": 14,
     "HELPDESK_CONTACT": "",
+    # Data for tools: the proxy and table exports
+    "STORAGE_ACCOUNTS": [],
+    "DATA_TIMEOUT": 30.0,
+    "EXPORT_MAX_WAIT": 30.0,
 }
 
 

@@ -18,10 +18,15 @@ from sqlalchemy import orm
 
 from app.connectors import Connector
 from app.connectors import catalogue
+from app.data.export import Exporter
+from app.data.export import ExportSettings
+from app.data.proxy import Proxy
+from app.data.proxy import ProxySettings
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
 from app.identity.settings import IdentitySettings
+from app.identity.transport import make_http_client
 from app.models import Base
 from app.notify.deliveries import Notifier
 from app.notify.settings import NotifySettings
@@ -46,6 +51,8 @@ REDIS = "portal.redis"
 RATE_LIMITS = "portal.rate_limits"
 LINKS = "portal.links"
 KEEPALIVE = "portal.keepalive"
+PROXY = "portal.proxy"
+EXPORTER = "portal.exporter"
 
 
 db = SQLAlchemy(model_class=Base)
@@ -124,6 +131,7 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         max_days=config["LINK_MAX_DAYS"],
     )
     app.extensions[LINKS] = links_
+    _data_services(app, config, connectors)
     app.extensions[KEEPALIVE] = KeepAlive(
         broker=app.extensions[BROKER],
         links=links_,
@@ -131,6 +139,27 @@ def _services(app: Flask, redis_client: redis.Redis | None) -> None:
         render=lambda name, context: app.jinja_env.get_template(name).render(**context),
         days=config["KEEPALIVE_DAYS"],
         contact=config["HELPDESK_CONTACT"] or "",
+    )
+
+
+def _data_services(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
+    """Build the proxy and the table exporter, sharing one pooled HTTP client."""
+    http = make_http_client(config["CA_FILE"] or None, config["DATA_TIMEOUT"])
+    settings = ProxySettings(
+        resource_urls=config["RESOURCE_URLS"],
+        storage_accounts=tuple(config["STORAGE_ACCOUNTS"]),
+        timeout=config["DATA_TIMEOUT"],
+    )
+    broker_ = app.extensions[BROKER]
+    app.extensions[PROXY] = Proxy(
+        broker=broker_, connectors=connectors, settings=settings, http=http
+    )
+    app.extensions[EXPORTER] = Exporter(
+        broker=broker_,
+        connectors=connectors,
+        proxy=settings,
+        http=http,
+        settings=ExportSettings(max_wait=config["EXPORT_MAX_WAIT"]),
     )
 
 
@@ -208,6 +237,16 @@ def links() -> Links:
 def keepalive() -> KeepAlive:
     """Return this app's keep-alive job and reconnect mail."""
     return cast(KeepAlive, current_app.extensions[KEEPALIVE])
+
+
+def proxy() -> Proxy:
+    """Return this app's read-only proxy for tools."""
+    return cast(Proxy, current_app.extensions[PROXY])
+
+
+def exporter() -> Exporter:
+    """Return this app's table exporter."""
+    return cast(Exporter, current_app.extensions[EXPORTER])
 
 
 def redis_client() -> redis.Redis | None:

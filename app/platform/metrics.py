@@ -54,6 +54,11 @@ REFRESHES = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "ccp_webhook_deliveries_total", "Webhook deliveries by result (ok, failed)", ["result"]
 )
+PROXIED = Counter(
+    "ccp_proxy_requests_total",
+    "Proxied reads by connector and upstream status",
+    ["connector", "status"],
+)
 MAIL_DELIVERIES = Counter(
     "ccp_mail_deliveries_total", "Mail deliveries by result (ok, failed)", ["result"]
 )
@@ -69,6 +74,11 @@ def flow_finished(aadsts: int | None = None, outcome: str | None = None) -> None
 def refresh(result: str) -> None:
     """Count one refresh attempt at the identity provider."""
     REFRESHES.labels(result=result).inc()
+
+
+def proxied(connector: str, status: int) -> None:
+    """Count one proxied read."""
+    PROXIED.labels(connector=connector, status=str(status)).inc()
 
 
 def delivered(channel: str, ok: bool) -> None:

@@ -78,15 +78,18 @@ class Broker:
 
     # -- the token API -------------------------------------------------------------------------
 
-    def access_token(self, code: str, scopes: Sequence[str] | None = None) -> dict[str, Any]:
+    def access_token(
+        self, code: str, scopes: Sequence[str] | None = None, *, force_refresh: bool = False
+    ) -> dict[str, Any]:
         """Return a current access token for the connection this code belongs to."""
         row = self._find(code)
         wanted = self._allowed_scopes(row, scopes)
         if row.status == REAUTHENTICATION_REQUIRED:
             raise self._reauthenticate(row)
-        outcome = self._cached(row, wanted)
+        # force_refresh: the resource refused the cached token (the proxy's one retry on a 401).
+        outcome = None if force_refresh else self._cached(row, wanted)
         if outcome is None:  # the refresh's own write records the use: one write, not two
-            outcome = self._refresh(row, wanted, used=True)
+            outcome = self._refresh(row, wanted, force=force_refresh, used=True)
         else:
             self._rows.touch(row)
         return {
@@ -121,6 +124,10 @@ class Broker:
         if row.status == REAUTHENTICATION_REQUIRED:
             info["reauthenticate_url"] = self.reauthenticate_url(row.id)
         return info
+
+    def connector_of(self, code: str) -> str:
+        """Return the connector of the connection a code belongs to (InvalidToken if none)."""
+        return self._find(code).connector
 
     def connection_token(self, connection_id: str, *, force_refresh: bool = False) -> TokenOutcome:
         """Return an access token for a connection by id (helpdesk tests, keep-alive job)."""

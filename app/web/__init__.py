@@ -11,6 +11,7 @@ from app.web import auth
 from app.web import connections
 from app.web import connectors
 from app.web import consent
+from app.web import data
 from app.web import errors
 from app.web import finishers
 from app.web import health
@@ -24,7 +25,7 @@ from app.web.helpdesk import users as helpdesk_users
 
 PEOPLE = (auth, connectors, connections, outcomes, consent, landing)
 STAFF = (console, grant, readiness, helpdesk_links, helpdesk_users)
-MACHINES = (api, health)
+MACHINES = (api, data, health)
 
 
 def register(app: Flask) -> None:

@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import TooManyRequests
 
-from app.errors import CodeNotInHeader
-from app.errors import InvalidToken
-from app.errors import PortalError
 from app.platform import extensions
-from app.platform.extensions import csrf
+from app.web.bearer import bearer_code
+from app.web.bearer import limited
+from app.web.bearer import machine_blueprint
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)  # machines authenticate with a Bearer code, never with a cookie
-CODE_FIELDS = ("code", "connection_code", "access_token", "token")
+bp = machine_blueprint("api", __name__)
 OPENAPI = (Path(__file__).parent / "openapi.json").read_bytes()  # relative server URL: "."
-
-
-def limited(view: Callable[[], ResponseReturnValue]) -> Callable[[], ResponseReturnValue]:
-    """Count the call per client address and per code before the view runs; 429 when over."""
-
-    @functools.wraps(view)
-    def counted() -> ResponseReturnValue:
-        config = current_app.config
-        # A plain digest is enough for bucketing; the vault's HMAC stays the lookup key.
-        header = request.headers.get("Authorization", "")[:512].encode("utf-8", "replace")
-        code_key = "code:" + hashlib.sha256(header).hexdigest()[:32]
-        # remote_addr: ProxyFix has already applied the one trusted hop.
-        address_key = "ip:" + (request.remote_addr or "unknown")
-        wait = extensions.rate_limits().hit(
-            [(address_key, config["RATELIMIT_IP"]), (code_key, config["RATELIMIT_TOKEN"])]
-        )
-        if wait is not None:
-            raise TooManyRequests(retry_after=wait)
-        return view()
-
-    return counted
 
 
 @bp.post("/token")
@@ -68,46 +38,6 @@ def connection() -> ResponseReturnValue:
 def openapi() -> ResponseReturnValue:
     """Describe this API in OpenAPI 3.1 (app/web/openapi.json, served as it is)."""
     return Response(OPENAPI, mimetype="application/json")
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """Keep token answers out of every cache (RFC 6749 section 5.1)."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-
-@bp.errorhandler(TooManyRequests)
-def too_many(error: TooManyRequests) -> ResponseReturnValue:
-    """Answer a breached rate limit in JSON with Retry-After."""
-    retry_after = error.retry_after if isinstance(error.retry_after, int) else 60
-    body = {"error": "too_many_requests", "error_description": "Too many requests; slow down."}
-    return body, 429, {"Retry-After": str(retry_after)}
-
-
-@bp.errorhandler(PortalError)
-def render_error(error: PortalError) -> ResponseReturnValue:
-    """Answer every expected failure in the RFC 6750 style, with its headers."""
-    return error.api_body(), error.status, error.http_headers()
-
-
-def bearer_code() -> str:
-    """Return the code from the Authorization header; refuse it anywhere else (C25)."""
-    if any(name in request.args for name in CODE_FIELDS) or _code_in_body():
-        raise CodeNotInHeader()  # not looked up and not logged
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise InvalidToken()
-    return value.strip()
-
-
-def _code_in_body() -> bool:
-    """Tell whether a form or JSON body carries something named like a code."""
-    if request.form and any(name in request.form for name in CODE_FIELDS):
-        return True
-    body = request.get_json(silent=True) if request.is_json else None
-    return isinstance(body, dict) and any(name in body for name in CODE_FIELDS)
 
 
 def requested_scopes() -> list[str] | None:

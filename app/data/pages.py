@@ -1,0 +1,136 @@
+"""The pages of one export, followed to the end: OData nextLink, Storage NextMarker, folders."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import Protocol
+from urllib.parse import quote
+from urllib.parse import urlsplit
+
+from app.connectors import Connector
+from app.data import formats
+from app.data import tables
+from app.data import targets
+from app.data.formats import ExportInterrupted
+from app.errors import BadProxyRequest
+
+DATAVERSE_PAGE = 5000  # Dataverse's own maximum page size
+
+
+class Fetcher(Protocol):
+    """What the pages need of the exporter: one page's body, and the resource's root URL."""
+
+    def fetch(self, code: str, url: str, headers: Mapping[str, str], first: bool) -> bytes: ...
+
+    def base(self, connector: Connector, account: str | None) -> str: ...
+
+
+class Pages:
+    """The pages of one export, followed to the end: nextLink, NextMarker or a folder walk."""
+
+    def __init__(
+        self,
+        exporter: Fetcher,
+        code: str,
+        connector: Connector,
+        table: tables.Table,
+        params: Mapping[str, str],
+    ) -> None:
+        self.exporter, self.code, self.table, self.params = exporter, code, table, params
+        account = params.get("account") if connector.id == "azure-storage" else None
+        if params.get("account") and account is None:
+            raise BadProxyRequest("account: only Azure Storage tables take one.")
+        self.root = exporter.base(connector, account)
+        self.headers = _headers(connector)
+        self.path = table.first(params)  # checks the parameters before any request
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Yield every row of every page, flattened."""
+        if self.table.paging == tables.STORAGE:
+            yield from self._storage()
+        elif self.table.paging == tables.WALK and self.params.get("recursive") == "true":
+            yield from self._walk(f"{self.root}/{self.path}")
+        else:
+            yield from self._odata(f"{self.root}/{self.path}")
+
+    def _odata(self, url: str | None) -> Iterator[dict[str, Any]]:
+        """Follow @odata.nextLink to the end (only on the resource's own origin)."""
+        first = True
+        while url:
+            page = _json(self.exporter.fetch(self.code, url, self.headers, first))
+            values = page.get("value")
+            for row in values if isinstance(values, list) else [page]:
+                yield formats.flatten(row)
+            url = self._next(page.get("@odata.nextLink"))
+            first = False
+
+    def _walk(self, url: str) -> Iterator[dict[str, Any]]:
+        """Yield a folder's items, then its subfolders' items, breadth first."""
+        folders = [url]
+        while folders:
+            for row in self._odata(folders.pop(0)):
+                yield row
+                if "folder.childCount" in row and row.get("id"):
+                    item = quote(str(row["id"]), safe="")
+                    folders.append(f"{self.root}/v1.0/me/drive/items/{item}/children")
+
+    def _storage(self) -> Iterator[dict[str, Any]]:
+        """Follow Storage's NextMarker to the end."""
+        marker, first = "", True
+        while True:
+            url = f"{self.root}/{self.path}" + (
+                f"&marker={quote(marker, safe='')}" if marker else ""
+            )
+            tree = ElementTree.fromstring(self.exporter.fetch(self.code, url, self.headers, first))
+            for element in tree.iter():
+                if element.tag in ("Container", "Blob"):
+                    yield _xml_row(element)
+            marker = (tree.findtext("NextMarker") or "").strip()
+            first = False
+            if not marker:
+                return
+
+    def _next(self, link: object) -> str | None:
+        """Return the next page's URL if it stays on the resource, else end (and say why)."""
+        if not isinstance(link, str) or not link:
+            return None
+        if _origin(link) != _origin(self.root):
+            raise ExportInterrupted("The resource's next page pointed elsewhere; stopped.")
+        return link
+
+
+def _headers(connector: Connector) -> dict[str, str]:
+    """Return the headers every page of this connector's tables needs."""
+    if connector.id == "azure-storage":
+        return {"x-ms-version": targets.STORAGE_VERSION}
+    if connector.id.startswith("dynamics"):
+        return {"Prefer": f"odata.maxpagesize={DATAVERSE_PAGE}", "Accept": "application/json"}
+    return {"Accept": "application/json"}
+
+
+def _xml_row(element: ElementTree.Element) -> dict[str, Any]:
+    """Return a Container or Blob element as a row: its name and its properties."""
+    row: dict[str, Any] = {"name": element.findtext("Name")}
+    properties = element.find("Properties")
+    for prop in properties if properties is not None else ():
+        row[prop.tag] = prop.text
+    return row
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    """Return a page's JSON object, or end the export when it is not one."""
+    try:
+        page = json.loads(body)
+    except ValueError:
+        raise ExportInterrupted("The resource answered something other than JSON.") from None
+    return page if isinstance(page, dict) else {"value": page}
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """Return a URL's scheme and host:port."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc

@@ -1,0 +1,196 @@
+"""The read-only proxy: a tool's GET, sent to the connection's resource with a fresh token.
+
+Bodies stream both ways in chunks, so a multi-GB file never sits in memory. The connection code
+never goes upstream (the resource gets an access token instead), the access token never comes
+back, and only an allowlist of headers crosses in either direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import requests
+
+from app.connectors import Connector
+from app.data import targets
+from app.errors import BadProxyRequest
+from app.errors import TemporarilyUnavailable
+from app.tokens.broker import Broker
+
+CHUNK = 64 * 1024
+# What a tool may say to the resource: content negotiation, ranges, conditions, OData paging.
+REQUEST_HEADERS = (
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "prefer",
+    "consistencylevel",
+    "client-request-id",
+    "odata-maxversion",
+    "odata-version",
+    "x-ms-range",
+    "x-ms-version",
+)
+# What the resource may say back: the body's description, validators, throttling, request ids.
+# Never Set-Cookie, WWW-Authenticate (aimed at the portal's token) or hop-by-hop headers.
+RESPONSE_HEADERS = (
+    "accept-ranges",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-range",
+    "content-type",
+    "etag",
+    "last-modified",
+    "preference-applied",
+    "odata-version",
+    "retry-after",
+    "request-id",
+    "client-request-id",
+    "x-ms-request-id",
+    "x-ms-client-request-id",
+    "x-ms-version",
+    "x-ms-blob-type",
+    "x-ms-ags-diagnostic",
+)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Where the resources are, which Storage accounts may be named, and how long to wait."""
+
+    resource_urls: Mapping[str, str]
+    storage_accounts: tuple[str, ...] = ()
+    timeout: float = 30.0
+
+
+@dataclass
+class Upstream:
+    """The resource's answer as it goes back to the tool: status, headers, streamed body."""
+
+    status: int
+    headers: dict[str, str]
+    body: Iterator[bytes]
+    connector: str
+
+
+class Proxy:
+    """Forwards a tool's read to its connection's resource; plain values in, a stream out."""
+
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        connectors: Mapping[str, Connector],
+        settings: ProxySettings,
+        http: requests.Session,
+    ) -> None:
+        self._broker = broker
+        self._connectors = connectors
+        self._settings = settings
+        self._http = http  # pooled and kept alive: one upstream round trip per call
+
+    def forward(
+        self,
+        code: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        account: str | None = None,
+    ) -> Upstream:
+        """Send the read upstream; on a 401, refresh once and try once more."""
+        if method not in ("GET", "HEAD"):
+            raise BadProxyRequest("The proxy is read-only: GET and HEAD.")
+        path = targets.checked_path(path)  # before anything else: no lookup for a bad path
+        connector = self._connector(code)
+        target = targets.resolve(
+            connector,
+            path,
+            resource_urls=self._settings.resource_urls,
+            storage_accounts=self._settings.storage_accounts,
+            account=account,
+        )
+        url = f"{target.url}?{query}" if query else target.url
+        sent = _request_headers(headers) | dict(target.headers)
+        answer = self._send(method, url, sent, self._broker.access_token(code)["access_token"])
+        if answer.status_code == 401:  # a revoked or expired token: one forced refresh, once
+            answer.close()
+            token = self._broker.access_token(code, force_refresh=True)["access_token"]
+            answer = self._send(method, url, sent, token)
+        return Upstream(
+            status=answer.status_code,
+            headers=_response_headers(answer.headers),
+            body=_stream(answer) if method == "GET" else _closed(answer),
+            connector=connector.id,
+        )
+
+    def _connector(self, code: str) -> Connector:
+        """Return the connector of the code's connection (InvalidToken for an unknown code)."""
+        connector = self._connectors.get(self._broker.connector_of(code))
+        if connector is None:
+            raise BadProxyRequest("This connection's connector is no longer offered here.")
+        return connector
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], token: str
+    ) -> requests.Response:
+        """Make one upstream request with the access token; a network failure is a 503."""
+        try:
+            return self._http.request(
+                method,
+                url,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                stream=True,
+                timeout=self._settings.timeout,
+                # Graph answers a file's /content with a redirect to a pre-authenticated URL;
+                # requests drops the Authorization header when the host changes.
+                allow_redirects=method == "GET",
+            )
+        except requests.RequestException as error:
+            raise TemporarilyUnavailable(
+                f"The resource did not answer ({type(error).__name__}). Try again shortly."
+            ) from None
+
+
+def _request_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the caller's headers the resource may see (never Authorization or cookies)."""
+    kept = {name: value for name, value in headers.items() if name.lower() in REQUEST_HEADERS}
+    if not any(name.lower() == "accept-encoding" for name in kept):
+        kept["Accept-Encoding"] = "identity"  # bytes pass through as they are, uncompressed
+    return kept
+
+
+def _response_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the resource's headers the tool may see."""
+    return {name: value for name, value in headers.items() if name.lower() in RESPONSE_HEADERS}
+
+
+def _stream(answer: requests.Response) -> Iterator[bytes]:
+    """Yield the body as it arrives, undecoded, and release the connection at the end."""
+    try:
+        yield from answer.raw.stream(CHUNK, decode_content=False)
+    finally:
+        answer.close()
+
+
+def _closed(answer: requests.Response) -> Iterator[bytes]:
+    """Release a HEAD answer's connection and yield nothing."""
+    answer.close()
+    return iter(())
+
+
+def query_without(query: str, names: Sequence[str]) -> str:
+    """Return a raw query string without the portal's own parameters, the rest untouched."""
+    parts = [p for p in query.split("&") if p and p.split("=", 1)[0] not in names]
+    return "&".join(parts)
