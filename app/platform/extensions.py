@@ -17,42 +17,36 @@ from sqlalchemy import event
 from sqlalchemy import orm
 
 from app.connectors import Connector
-from app.connectors import catalogue
 from app.data.export import Exporter
-from app.data.export import ExportSettings
 from app.data.proxy import Proxy
-from app.data.proxy import ProxySettings
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
-from app.identity.settings import IdentitySettings
-from app.identity.transport import make_http_client
 from app.models import Base
 from app.notify.deliveries import Notifier
-from app.notify.settings import NotifySettings
 from app.platform import database
-from app.platform import metrics
+from app.platform import services
 from app.platform import sessions
 from app.platform.ratelimits import RateLimits
+from app.platform.services import BROKER
+from app.platform.services import CONNECTION_STORE
+from app.platform.services import CONNECTORS
+from app.platform.services import EXPORTER
+from app.platform.services import IDENTITY
+from app.platform.services import KEEPALIVE
+from app.platform.services import LINKS
+from app.platform.services import LOCKS
+from app.platform.services import NOTIFIER
+from app.platform.services import PROXY
+from app.platform.services import RATE_LIMITS
+from app.platform.services import REDIS
+from app.platform.services import VAULT
 from app.tokens.broker import Broker
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
 from app.tokens.vault import Vault
 
 log = logging.getLogger(__name__)
-IDENTITY = "portal.identity"
-VAULT = "portal.vault"
-BROKER = "portal.broker"
-CONNECTION_STORE = "portal.connection_store"
-NOTIFIER = "portal.notifier"
-LOCKS = "portal.locks"
-CONNECTORS = "portal.connectors"
-REDIS = "portal.redis"
-RATE_LIMITS = "portal.rate_limits"
-LINKS = "portal.links"
-KEEPALIVE = "portal.keepalive"
-PROXY = "portal.proxy"
-EXPORTER = "portal.exporter"
 
 
 db = SQLAlchemy(model_class=Base)
@@ -77,90 +71,10 @@ def init_app(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(database.MIGRATIONS))
     csrf.init_app(app)  # before the sessions' store-down refusal, in the order they always ran
     sessions.init_app(app, server_session)
-    _services(app, redis_client)
-    database.prepare(app)
-
-
-def _services(app: Flask, redis_client: redis.Redis | None) -> None:
-    """Build the portal's own services from this app's settings."""
-    config = app.config
-    vault_ = Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
-    connectors = catalogue(config["CONNECTOR_SCOPES"], config["DYNAMICS_ORGS"])
-    identity_ = Identity(IdentitySettings.from_config(config))
     with app.app_context():  # lease renewal and the notifier run in threads without a context
         engine = db.engine
-    # A holder renews its lease, so the TTL only bounds how long a crashed holder blocks others.
-    locks_ = RefreshLocks(
-        engine=lambda: engine,
-        redis_client=redis_client,
-        wait=max(5.0, 2 * config["HTTP_TIMEOUT"] + 2),
-    )
-    app.extensions[VAULT] = vault_
-    app.extensions[CONNECTORS] = connectors
-    app.extensions[IDENTITY] = identity_
-    app.extensions[LOCKS] = locks_
-    app.extensions[RATE_LIMITS] = RateLimits(redis_client)
-    notifier_ = Notifier(
-        lambda: orm.Session(engine, expire_on_commit=False),
-        NotifySettings.from_config(config),
-        sealer=vault_,  # mail bodies (with working links) are sealed at rest
-        delivered=metrics.delivered,
-    )
-    app.extensions[NOTIFIER] = notifier_
-    app.extensions[CONNECTION_STORE] = ConnectionStore(
-        sessions=session_factory, vault=vault_, events=notifier_.publish
-    )
-    app.extensions[BROKER] = Broker(
-        events=notifier_.publish,
-        sessions=session_factory,
-        engine=lambda: engine,
-        vault=vault_,
-        identity=identity_,
-        locks=locks_,
-        public_url=config["PUBLIC_URL"],
-        lock_ttl=config["REFRESH_LOCK_TTL"],
-        last_used_resolution=config["LAST_USED_RESOLUTION"],
-        refresh_slots=config["REFRESH_CONCURRENCY"],
-        refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
-        refreshed=metrics.refresh,
-    )
-    links_ = Links(
-        hasher=vault_,
-        connectors=connectors,
-        public_url=config["PUBLIC_URL"],
-        max_days=config["LINK_MAX_DAYS"],
-    )
-    app.extensions[LINKS] = links_
-    _data_services(app, config, connectors)
-    app.extensions[KEEPALIVE] = KeepAlive(
-        broker=app.extensions[BROKER],
-        links=links_,
-        notifier=notifier_,
-        render=lambda name, context: app.jinja_env.get_template(name).render(**context),
-        days=config["KEEPALIVE_DAYS"],
-        contact=config["HELPDESK_CONTACT"] or "",
-    )
-
-
-def _data_services(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
-    """Build the proxy and the table exporter, sharing one pooled HTTP client."""
-    http = make_http_client(config["CA_FILE"] or None, config["DATA_TIMEOUT"])
-    settings = ProxySettings(
-        resource_urls=config["RESOURCE_URLS"],
-        storage_accounts=tuple(config["STORAGE_ACCOUNTS"]),
-        timeout=config["DATA_TIMEOUT"],
-    )
-    broker_ = app.extensions[BROKER]
-    app.extensions[PROXY] = Proxy(
-        broker=broker_, connectors=connectors, settings=settings, http=http
-    )
-    app.extensions[EXPORTER] = Exporter(
-        broker=broker_,
-        connectors=connectors,
-        proxy=settings,
-        http=http,
-        settings=ExportSettings(max_wait=config["EXPORT_MAX_WAIT"]),
-    )
+    services.build(app, redis_client, engine, session_factory)
+    database.prepare(app)
 
 
 def make_redis(config: Any) -> redis.Redis:

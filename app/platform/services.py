@@ -1,0 +1,130 @@
+"""The portal's own services, built from settings once per app: the domain, wired together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy import orm
+
+from app.connectors import Connector
+from app.connectors import catalogue
+from app.data.export import Exporter
+from app.data.export import ExportSettings
+from app.data.proxy import Proxy
+from app.data.proxy import ProxySettings
+from app.helpdesk.keepalive import KeepAlive
+from app.helpdesk.links import Links
+from app.identity.entra import Identity
+from app.identity.settings import IdentitySettings
+from app.identity.transport import make_http_client
+from app.notify.deliveries import Notifier
+from app.notify.settings import NotifySettings
+from app.platform import metrics
+from app.platform.ratelimits import RateLimits
+from app.tokens.broker import Broker
+from app.tokens.locks import RefreshLocks
+from app.tokens.store import ConnectionStore
+from app.tokens.vault import Vault
+
+IDENTITY = "portal.identity"
+VAULT = "portal.vault"
+BROKER = "portal.broker"
+CONNECTION_STORE = "portal.connection_store"
+NOTIFIER = "portal.notifier"
+LOCKS = "portal.locks"
+CONNECTORS = "portal.connectors"
+REDIS = "portal.redis"
+RATE_LIMITS = "portal.rate_limits"
+LINKS = "portal.links"
+KEEPALIVE = "portal.keepalive"
+PROXY = "portal.proxy"
+EXPORTER = "portal.exporter"
+
+
+def build(
+    app: Flask,
+    redis_client: redis.Redis | None,
+    engine: Engine,
+    session_factory: Callable[[], orm.Session],
+) -> None:
+    """Build the portal's own services from this app's settings into app.extensions."""
+    config = app.config
+    vault_ = Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
+    connectors = catalogue(config["CONNECTOR_SCOPES"], config["DYNAMICS_ORGS"])
+    identity_ = Identity(IdentitySettings.from_config(config))
+    # A holder renews its lease, so the TTL only bounds how long a crashed holder blocks others.
+    locks_ = RefreshLocks(
+        engine=lambda: engine,
+        redis_client=redis_client,
+        wait=max(5.0, 2 * config["HTTP_TIMEOUT"] + 2),
+    )
+    app.extensions[VAULT] = vault_
+    app.extensions[CONNECTORS] = connectors
+    app.extensions[IDENTITY] = identity_
+    app.extensions[LOCKS] = locks_
+    app.extensions[RATE_LIMITS] = RateLimits(redis_client)
+    notifier_ = Notifier(
+        lambda: orm.Session(engine, expire_on_commit=False),
+        NotifySettings.from_config(config),
+        sealer=vault_,  # mail bodies (with working links) are sealed at rest
+        delivered=metrics.delivered,
+    )
+    app.extensions[NOTIFIER] = notifier_
+    app.extensions[CONNECTION_STORE] = ConnectionStore(
+        sessions=session_factory, vault=vault_, events=notifier_.publish
+    )
+    app.extensions[BROKER] = Broker(
+        events=notifier_.publish,
+        sessions=session_factory,
+        engine=lambda: engine,
+        vault=vault_,
+        identity=identity_,
+        locks=locks_,
+        public_url=config["PUBLIC_URL"],
+        lock_ttl=config["REFRESH_LOCK_TTL"],
+        last_used_resolution=config["LAST_USED_RESOLUTION"],
+        refresh_slots=config["REFRESH_CONCURRENCY"],
+        refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
+        refreshed=metrics.refresh,
+    )
+    links_ = Links(
+        hasher=vault_,
+        connectors=connectors,
+        public_url=config["PUBLIC_URL"],
+        max_days=config["LINK_MAX_DAYS"],
+    )
+    app.extensions[LINKS] = links_
+    _data(app, config, connectors)
+    app.extensions[KEEPALIVE] = KeepAlive(
+        broker=app.extensions[BROKER],
+        links=links_,
+        notifier=notifier_,
+        render=lambda name, context: app.jinja_env.get_template(name).render(**context),
+        days=config["KEEPALIVE_DAYS"],
+        contact=config["HELPDESK_CONTACT"] or "",
+    )
+
+
+def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
+    """Build the proxy and the table exporter, sharing one pooled HTTP client."""
+    http = make_http_client(config["CA_FILE"] or None, config["DATA_TIMEOUT"])
+    settings = ProxySettings(
+        resource_urls=config["RESOURCE_URLS"],
+        storage_accounts=tuple(config["STORAGE_ACCOUNTS"]),
+        timeout=config["DATA_TIMEOUT"],
+    )
+    broker_ = app.extensions[BROKER]
+    app.extensions[PROXY] = Proxy(
+        broker=broker_, connectors=connectors, settings=settings, http=http
+    )
+    app.extensions[EXPORTER] = Exporter(
+        broker=broker_,
+        connectors=connectors,
+        proxy=settings,
+        http=http,
+        settings=ExportSettings(max_wait=config["EXPORT_MAX_WAIT"]),
+    )
