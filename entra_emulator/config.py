@@ -5,8 +5,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any
-from typing import TypeVar
 
+from entra_emulator.config_data import build_data
+from entra_emulator.toml_fields import get
+from entra_emulator.toml_fields import strings
+from entra_emulator.toml_fields import tables
 from entra_emulator.world import CONSUMER_TENANT
 from entra_emulator.world import DEFAULT_SETTINGS
 from entra_emulator.world import POLICIES
@@ -23,8 +26,6 @@ from entra_emulator.world import World
 from entra_emulator.world import stable_id
 
 DEFAULT_CONFIG = Path(__file__).with_name("world.toml")
-T = TypeVar("T")
-_MISSING: Any = object()
 
 
 def load(path: Path | str | None = None) -> World:
@@ -35,40 +36,6 @@ def load(path: Path | str | None = None) -> World:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return build(data)
-
-
-def get(table: dict[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING) -> T:
-    """Return table[key] checked against kind, or the default when it is absent."""
-    if key not in table:
-        if default is _MISSING:
-            raise ConfigError(f"{where}.{key}: missing")
-        return default
-    value = table[key]
-    if kind is list and not isinstance(value, list):
-        raise ConfigError(f"{where}.{key}: expected a list")
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
-    return value
-
-
-def strings(table: dict[str, Any], key: str, where: str) -> list[str]:
-    """Return an optional list of strings."""
-    values = get(table, key, list, where, [])
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}.{key}[{i}]: expected a string")
-    return list(values)
-
-
-def tables(data: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
-    """Return the [[key]] array of tables with the path of each."""
-    items = get(data, key, list, "config", [])
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{key}[{i}]: expected a table")
-        out.append((f"{key}[{i}]", item))
-    return out
 
 
 def build(data: dict[str, Any]) -> World:
@@ -91,6 +58,7 @@ def build(data: dict[str, Any]) -> World:
         world.storage_accounts[get(item, "name", str, where)] = strings(item, "containers", where)
     for where, item in tables(data, "grants"):
         world.grants.append(_grant(world, item, where))
+    world.data = build_data(data)
     return world
 
 

@@ -10,10 +10,8 @@ from typing import Any
 from flask import request
 from flask.typing import ResponseReturnValue
 
-from entra_emulator.faults import FAULTABLE
 from entra_emulator.runtime import current
 from entra_emulator.scopes import GRAPH
-from entra_emulator.state import Fault
 from entra_emulator.world import CONSUMER_TENANT
 from entra_emulator.world import POLICIES
 from entra_emulator.world import App
@@ -23,7 +21,7 @@ class ControlError(Exception):
     """A control-plane request that cannot be applied (answered 400 with the reason)."""
 
 
-def _body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
     """Return the JSON body, or an empty dict."""
     body = request.get_json(silent=True)
     if body is not None and not isinstance(body, dict):
@@ -78,7 +76,7 @@ def get_state() -> ResponseReturnValue:
 
 def post_app() -> ResponseReturnValue:
     """Register an app; answer its client id and secret."""
-    body = _body()
+    body = json_body()
     uris = body.get("redirect_uris", [])
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
         raise ControlError("redirect_uris: expected a list of strings")
@@ -103,7 +101,7 @@ def post_app() -> ResponseReturnValue:
 def post_settings() -> ResponseReturnValue:
     """Change lifetimes and switches for tokens issued from now on."""
     settings = current().state.settings
-    for key, value in _body().items():
+    for key, value in json_body().items():
         if key not in settings:
             raise ControlError(f"{key}: unknown setting")
         if type(value) is not type(settings[key]):
@@ -114,7 +112,7 @@ def post_settings() -> ResponseReturnValue:
 
 def _grant_args() -> tuple[str, str, str, list[str], str | None]:
     """Return (tenant, client, resource, scopes, principal) of a grants request."""
-    body = _body()
+    body = json_body()
     principal = body.get("principal")
     if principal is not None and principal.lower() not in current().state.world.users:
         raise ControlError(f"principal: unknown user {principal!r}")
@@ -146,7 +144,7 @@ def delete_grants() -> ResponseReturnValue:
 
 def revoke_refresh_tokens() -> ResponseReturnValue:
     """Revoke matching refresh tokens; their next use gives AADSTS50173."""
-    body = _body()
+    body = json_body()
     username, client_id = body.get("username"), body.get("client_id")
     revoked = 0
     for record in current().state.refresh_tokens.values():
@@ -157,29 +155,6 @@ def revoke_refresh_tokens() -> ResponseReturnValue:
         record.revoked = True
         revoked += 1
     return {"revoked": revoked}
-
-
-def post_faults() -> ResponseReturnValue:
-    """Arm a fault for the next count requests to an endpoint (all of them without count)."""
-    body = _body()
-    if body.get("endpoint") not in FAULTABLE:
-        raise ControlError("endpoint: expected token, discovery or authorize")
-    fault = Fault(
-        endpoint=body["endpoint"],
-        status=body.get("status"),
-        latency_ms=int(body.get("latency_ms", 0)),
-        retry_after=body.get("retry_after"),
-        drop=bool(body.get("drop", False)),
-        remaining=body.get("count"),
-    )
-    current().state.faults.append(fault)
-    return vars(fault), 201
-
-
-def delete_faults() -> ResponseReturnValue:
-    """Disarm every fault."""
-    current().state.faults.clear()
-    return {"faults": []}
 
 
 def get_requests() -> ResponseReturnValue:
@@ -201,7 +176,7 @@ def reset() -> ResponseReturnValue:
 
 def enterprise_app(tenant: str) -> ResponseReturnValue:
     """Change the app's enterprise-app properties in a tenant."""
-    body = _body()
+    body = json_body()
     world = current().state.world
     client_id = str(body.pop("client_id", next(iter(world.apps)))).lower()
     props = world.enterprise_app(_tenant(tenant), client_id)
@@ -216,7 +191,7 @@ def enterprise_app(tenant: str) -> ResponseReturnValue:
 
 def policy(tenant: str) -> ResponseReturnValue:
     """Change a tenant's user-consent policy and admin consent workflow."""
-    body = _body()
+    body = json_body()
     record = current().state.world.tenants[_tenant(tenant)]
     if "user_consent_policy" in body:
         if body["user_consent_policy"] not in POLICIES:
@@ -250,8 +225,6 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[..., ResponseReturnValue]]] = 
     ("/grants", ("POST",), post_grants),
     ("/grants", ("DELETE",), delete_grants),
     ("/refresh-tokens/revoke", ("POST",), revoke_refresh_tokens),
-    ("/faults", ("POST",), post_faults),
-    ("/faults", ("DELETE",), delete_faults),
     ("/requests", ("GET",), get_requests),
     ("/requests", ("DELETE",), delete_requests),
     ("/reset", ("POST",), reset),

@@ -99,7 +99,12 @@ class Emulator:
                 ),
                 "https://storage.azure.com": f"{self.base_url}/storage/demostorage",
             },
+            # Each account's own blob endpoint, so the portal can name accounts.
+            "STORAGE_ACCOUNTS": list(self.state.world.storage_accounts),
         }
+        for account in settings["STORAGE_ACCOUNTS"]:
+            blob_endpoint = f"https://{account}.blob.core.windows.net"
+            settings["RESOURCE_URLS"][blob_endpoint] = f"{self.base_url}/storage/{account}"
         if tenant:
             settings["TENANT"] = tenant
         return settings

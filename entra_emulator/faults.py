@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
-from flask import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
+from entra_emulator import dataverse
+from entra_emulator import graph_common
+from entra_emulator import storage
 from entra_emulator.errors import EntraError
 from entra_emulator.request_log import record_fault
 from entra_emulator.runtime import Runtime
 
-FAULTABLE = ("token", "discovery", "authorize")
+FAULTABLE = ("token", "discovery", "authorize", "graph", "dynamics", "storage")
+# The resource APIs answer a fault in their own error shape; path_prefix is matched below
+# each API's base URL (what the portal's RESOURCE_URLS map to), e.g. /v1.0/me/messages.
+API_FAULTS: dict[str, tuple[str, Callable[[int], Response]]] = {
+    "graph": (r"/graph", graph_common.fault_response),
+    "dynamics": (r"/dynamics/[^/]+", dataverse.fault_response),
+    "storage": (r"/storage/[^/]+", storage.fault_response),
+}
 
 
 class FaultInjector:
@@ -31,8 +43,11 @@ class FaultInjector:
         name = self._endpoint(environ)
         if name not in FAULTABLE:
             return self.inner(environ, start_response)
+        path = str(environ.get("PATH_INFO", ""))
+        if name in API_FAULTS:
+            path = re.sub(f"^{API_FAULTS[name][0]}", "", path)
         with self.runtime.state.lock:
-            fault = self.runtime.state.take_fault(name)
+            fault = self.runtime.state.take_fault(name, path)
         if fault is None:
             return self.inner(environ, start_response)
         if fault.latency_ms:
@@ -46,7 +61,8 @@ class FaultInjector:
                 sock.shutdown(socket.SHUT_RDWR)
             raise ConnectionResetError("connection dropped by fault injection")
         if fault.status:
-            return self._fail(fault.status, fault.retry_after, name)(environ, start_response)
+            failure = self._fail(environ, fault.status, fault.retry_after, name)
+            return failure(environ, start_response)
         return self.inner(environ, start_response)
 
     def _endpoint(self, environ: dict[str, Any]) -> str:
@@ -57,12 +73,22 @@ class FaultInjector:
             return ""
         return str(endpoint).split(":", 1)[0]
 
-    def _fail(self, status: int, retry_after: int | None, name: str) -> Response:
-        """Return the injected failure: Entra error JSON, or a page for authorize."""
-        error = EntraError(90033, error="server_error" if status == 500 else None, status=status)
-        if name == "authorize":
+    def _fail(
+        self, environ: dict[str, Any], status: int, retry_after: int | None, name: str
+    ) -> Response:
+        """Return the injected failure: the API's own error, Entra error JSON, or a page."""
+        if name in API_FAULTS:
+            with self.app.request_context(environ):  # the error builders read the request
+                response = API_FAULTS[name][1](status)
+        elif name == "authorize":
+            error = EntraError(
+                90033, error="server_error" if status == 500 else None, status=status
+            )
             response = Response(f"AADSTS90033: {error.message}", status=status)
         else:
+            error = EntraError(
+                90033, error="server_error" if status == 500 else None, status=status
+            )
             response = Response(status=status, mimetype="application/json")
             response.set_data(json.dumps(error.body(self.runtime.browser_url)))
         if retry_after is not None:

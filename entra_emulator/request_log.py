@@ -28,6 +28,8 @@ def _entry(
         "client_id": client_id,
         "grant_type": grant_type,
         "username": None,
+        "query": None,
+        "range": None,
     }
 
 
@@ -46,6 +48,8 @@ def record_response(response: Response) -> Response:
         request.values.get("client_id"),
         None,
     ) | getattr(g, "log_fields", {})
+    entry["query"] = request.query_string.decode("latin-1") or None
+    entry["range"] = request.headers.get("x-ms-range") or request.headers.get("Range")
     runtime = current()
     with runtime.state.lock:
         runtime.state.record(entry)
@@ -65,5 +69,7 @@ def record_fault(state: State, environ: dict[str, Any], name: str, status: int |
         form.get("grant_type"),
     )
     entry["fault"] = True
+    entry["query"] = environ.get("QUERY_STRING") or None
+    entry["range"] = environ.get("HTTP_X_MS_RANGE") or environ.get("HTTP_RANGE")
     with state.lock:
         state.record(entry)

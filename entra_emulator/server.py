@@ -19,11 +19,13 @@ from werkzeug.exceptions import HTTPException
 from entra_emulator import adminconsent
 from entra_emulator import authorize
 from entra_emulator import control
+from entra_emulator import control_data
+from entra_emulator import dataverse
 from entra_emulator import discovery
 from entra_emulator import graph
 from entra_emulator import logout
-from entra_emulator import resources
 from entra_emulator import signin
+from entra_emulator import storage
 from entra_emulator import token_endpoint
 from entra_emulator.errors import PAGE_TITLES
 from entra_emulator.errors import EntraError
@@ -69,13 +71,17 @@ ROUTES = [
     Route("/<tenant>/oauth2/v2.0/logout", ("GET", "POST"), logout.logout, BROWSER, "logout"),
     Route("/error", ("GET",), discovery.error_lookup, BROWSER, "error"),
     Route("/graph/<path:path>", ("GET",), graph.graph, BACK, "graph"),
-    Route("/dynamics/<org>/api/data/v9.2/WhoAmI", ("GET",), resources.dynamics_whoami, BACK,
+    Route("/dynamics/<org>/api/data/v9.2/WhoAmI", ("GET",), dataverse.dynamics_whoami, BACK,
           "dynamics"),
-    Route("/dynamics/<org>/api/data/v9.2/WhoAmI()", ("GET",), resources.dynamics_whoami, BACK,
+    Route("/dynamics/<org>/api/data/v9.2/WhoAmI()", ("GET",), dataverse.dynamics_whoami, BACK,
           "dynamics"),
-    Route("/storage/<account>/", ("GET",), resources.storage_list, BACK, "storage"),
+    Route("/dynamics/<org>/api/data/v9.2/<name>", ("GET",), dataverse.entity_set, BACK,
+          "dynamics"),
+    Route("/storage/<account>/", ("GET",), storage.storage_list, BACK, "storage"),
+    Route("/storage/<account>/<name>", ("GET",), storage.container, BACK, "storage"),
+    Route("/storage/<account>/<name>/<path:path>", ("GET",), storage.blob, BACK, "storage"),
     *[Route(f"/_emulator{rule}", methods, view, CONTROL, "control")
-      for rule, methods, view in control.ROUTES],
+      for rule, methods, view in [*control.ROUTES, *control_data.ROUTES]],
 ]  # fmt: skip
 
 

@@ -116,6 +116,7 @@ class Fault:
     retry_after: int | None
     drop: bool
     remaining: int | None
+    path_prefix: str | None = None  # below the API's base URL, e.g. /v1.0/me/drive
 
 
 class State:
@@ -188,10 +189,10 @@ class State:
                 out |= grant.scopes
         return out
 
-    def take_fault(self, endpoint: str) -> Fault | None:
-        """Return the fault armed for an endpoint, counting it down."""
+    def take_fault(self, endpoint: str, path: str = "") -> Fault | None:
+        """Return the fault armed for an endpoint (and path), counting it down."""
         for fault in self.faults:
-            if fault.endpoint != endpoint:
+            if fault.endpoint != endpoint or not path.startswith(fault.path_prefix or ""):
                 continue
             if fault.remaining is not None:
                 fault.remaining -= 1

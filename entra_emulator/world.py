@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from entra_emulator.dataset import Data
+
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 ALIASES = ("common", "organizations", "consumers")
 POLICIES = ("disabled", "low", "legacy", "recommended-2025")
@@ -134,6 +136,7 @@ class World:
     storage_accounts: dict[str, list[str]]
     settings: dict[str, Any]
     grants: list[dict[str, Any]]
+    data: Data = field(default_factory=Data)  # what Graph, Dataverse and Storage serve
 
     def tenant_for(self, segment: str) -> Tenant | None:
         """Return the tenant named by a GUID or one of its domains."""

@@ -90,3 +90,18 @@ def connect(emu: Emulator) -> Connect:
         return result
 
     return run
+
+
+Token = Callable[[str, list[str]], str]
+
+
+@pytest.fixture
+def token(make_cca: CcaFactory, connect: Connect) -> Token:
+    """Return a helper that signs a user in and returns an access token for one resource."""
+
+    def get(username: str, scopes: list[str]) -> str:
+        result = connect(make_cca(), username, scopes, redeem=scopes)
+        access_token: str = result["access_token"]
+        return access_token
+
+    return get

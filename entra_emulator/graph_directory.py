@@ -1,0 +1,114 @@
+"""Graph's directory reads: the user, service principals, consent policies and grants."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import request
+
+from entra_emulator.minting import service_principal_id
+from entra_emulator.resources import user_of
+from entra_emulator.runtime import current
+from entra_emulator.world import stable_id
+
+POLICY_IDS = {
+    "legacy": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
+    "low": ["ManagePermissionGrantsForSelf.microsoft-user-default-low"],
+    "recommended-2025": ["ManagePermissionGrantsForSelf.microsoft-user-default-recommended"],
+    "disabled": [],
+}
+
+
+def _filter_value(name: str) -> str:
+    """Return the quoted value of "$filter=<name> eq '<value>'"."""
+    found = re.search(rf"{name}\s+eq\s+'([^']*)'", request.args.get("$filter", ""))
+    return found.group(1).lower() if found else ""
+
+
+def me(claims: dict[str, Any], _: re.Match[str]) -> Any:
+    """Return the signed-in user's profile."""
+    user = user_of(claims)
+    if user is None:
+        return None
+    return {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+        "id": user.oid,
+        "displayName": user.display_name,
+        "userPrincipalName": user.username,
+        "mail": user.username,
+    }
+
+
+def service_principals(claims: dict[str, Any], _: re.Match[str]) -> Any:
+    """Return the service principal of an app in the caller's tenant ($filter=appId eq '...')."""
+    world, tid = current().state.world, claims["tid"]
+    app = world.apps.get(_filter_value("appId"))
+    if app is None or (tid, app.client_id) not in world.enterprise_apps:
+        return {"value": []}
+    props = world.enterprise_apps[(tid, app.client_id)]
+    tags = ["WindowsAzureActiveDirectoryIntegratedApp"] + (
+        [] if props.visible_to_users else ["HideApp"]
+    )
+    sp = {
+        "id": service_principal_id(tid, app.client_id),
+        "appId": app.client_id,
+        "displayName": app.name,
+        "accountEnabled": props.account_enabled,
+        "appRoleAssignmentRequired": props.assignment_required,
+        "tags": tags,
+    }
+    return {"value": [sp]}
+
+
+def assigned_to(claims: dict[str, Any], match: re.Match[str]) -> Any:
+    """Return the users assigned to a service principal."""
+    world, tid = current().state.world, claims["tid"]
+    for (tenant, client_id), props in world.enterprise_apps.items():
+        sp_id = service_principal_id(tenant, client_id)
+        if tenant == tid and sp_id == match.group(1).lower():
+            users = [world.users[name] for name in props.assigned_users if name in world.users]
+            return {"value": [
+                {"id": stable_id("assignment", sp_id, u.oid), "principalId": u.oid,
+                 "principalDisplayName": u.display_name, "principalType": "User",
+                 "resourceId": sp_id, "appRoleId": "00000000-0000-0000-0000-000000000000"}
+                for u in users
+            ]}  # fmt: skip
+    return None
+
+
+def authorization_policy(claims: dict[str, Any], _: re.Match[str]) -> Any:
+    """Return the tenant's authorization policy with the user-consent setting."""
+    tenant = current().state.world.tenants[claims["tid"]]
+    permissions = {"permissionGrantPoliciesAssigned": POLICY_IDS[tenant.policy]}
+    return {"id": "authorizationPolicy", "defaultUserRolePermissions": permissions}
+
+
+def consent_request_policy(claims: dict[str, Any], _: re.Match[str]) -> Any:
+    """Return the admin consent request (workflow) policy."""
+    tenant = current().state.world.tenants[claims["tid"]]
+    return {"isEnabled": tenant.workflow, "notifyReviewers": True, "requestDurationInDays": 30,
+            "reviewers": [], "version": 0}  # fmt: skip
+
+
+def permission_grants(claims: dict[str, Any], _: re.Match[str]) -> Any:
+    """Return oauth2PermissionGrants of a client service principal ($filter=clientId eq ...)."""
+    state, tid = current().state, claims["tid"]
+    wanted = _filter_value("clientId")
+    value = []
+    for grant in state.grants:
+        sp_id = service_principal_id(grant.tenant, grant.client_id)
+        if grant.tenant != tid or (wanted and wanted != sp_id):
+            continue
+        user = state.world.users.get(grant.principal or "")
+        value.append(
+            {
+                "id": stable_id("grant", sp_id, grant.resource, grant.principal or ""),
+                "clientId": sp_id,
+                "consentType": "Principal" if user else "AllPrincipals",
+                "principalId": user.oid if user else None,
+                "resourceId": service_principal_id(tid, grant.resource),
+                "scope": " ".join(sorted(grant.scopes)),
+            }
+        )
+    return {"value": value}
