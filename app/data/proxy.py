@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from app.connectors import Connector
 from app.data import targets
@@ -161,6 +163,23 @@ class Proxy:
             raise TemporarilyUnavailable(
                 f"The resource did not answer ({type(error).__name__}). Try again shortly."
             ) from None
+
+
+def http_client(ca_file: str | None, threads: int = 32) -> requests.Session:
+    """Return the pooled client for resources: our CA, no environment, no status retries.
+
+    Unlike the identity client's, it never turns a 429 or 503 into an error of its own: the
+    proxy hands throttling back to the tool, and the exporter waits it out itself.
+    """
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify
+    session.verify = ca_file or True
+    retries = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=3)
+    retries.respect_retry_after_header = False
+    adapter = HTTPAdapter(max_retries=retries, pool_maxsize=threads)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _request_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -16,11 +16,11 @@ from app.data.export import Exporter
 from app.data.export import ExportSettings
 from app.data.proxy import Proxy
 from app.data.proxy import ProxySettings
+from app.data.proxy import http_client
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
 from app.identity.settings import IdentitySettings
-from app.identity.transport import make_http_client
 from app.notify.deliveries import Notifier
 from app.notify.settings import NotifySettings
 from app.platform import metrics
@@ -111,7 +111,7 @@ def build(
 
 def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
     """Build the proxy and the table exporter, sharing one pooled HTTP client."""
-    http = make_http_client(config["CA_FILE"] or None, config["DATA_TIMEOUT"])
+    http = http_client(config["CA_FILE"] or None)
     settings = ProxySettings(
         resource_urls=config["RESOURCE_URLS"],
         storage_accounts=tuple(config["STORAGE_ACCOUNTS"]),

@@ -6,9 +6,11 @@ from urllib.parse import quote
 
 from flask import Response
 from flask import request
+from flask import stream_with_context
 from flask.typing import ResponseReturnValue
 
 from app.data.proxy import query_without
+from app.errors import BadProxyRequest
 from app.platform import extensions
 from app.platform import metrics
 from app.web.bearer import bearer_code
@@ -53,7 +55,15 @@ def tables() -> ResponseReturnValue:
 def table(name: str) -> ResponseReturnValue:
     """Stream a table's rows as CSV (default), JSON or NDJSON, every page to the end."""
     export = extensions.exporter().open(bearer_code(), name, request.args.to_dict())
-    return Response(export.body, mimetype=export.media_type, direct_passthrough=True)
+    # Later pages refresh tokens through the broker, whose writes need this app's context.
+    body = stream_with_context(export.body)
+    return Response(body, mimetype=export.media_type, direct_passthrough=True)
+
+
+@bp.route("/proxy//<path:path>", methods=["GET", "HEAD"], merge_slashes=False)
+def proxy_to_host(path: str) -> ResponseReturnValue:
+    """Refuse a path that names another host (//host/...) before anything else."""
+    raise BadProxyRequest("Give a path on the connection's resource, not a URL or host.")
 
 
 def _raw_path() -> str:

@@ -95,11 +95,13 @@ def _render_outage(error: Exception) -> ResponseReturnValue:
 def _render_http_error(error: HTTPException) -> ResponseReturnValue:
     """Render 4xx/5xx from routing, CSRF and limits as a plain page or JSON."""
     status = error.code or 500
+    # The exception's own headers (Allow on a 405, Retry-After), never its Content-Type.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if _wants_json():
         body = {"error": OAUTH_CODES.get(status, "server_error")}
-        return body | {"error_description": error.description or ""}, status
+        return body | {"error_description": error.description or ""}, status, headers
     page = render_template("errors/http.html", status=status, error=error, details=support_block())
-    return page, status
+    return page, status, headers
 
 
 def _render_unexpected(error: Exception) -> ResponseReturnValue:
