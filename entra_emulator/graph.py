@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from entra_emulator import graph_directory as directory
+from entra_emulator import graph_download as downloads
 from entra_emulator import graph_drive as drive
 from entra_emulator import graph_mail as mail
 from entra_emulator import graph_sites as sites
@@ -78,7 +79,7 @@ def graph(path: str) -> ResponseReturnValue:
 def _answer(path: str) -> Response:
     """Validate the bearer token and the scope, then run the route's handler."""
     if path.startswith("_download/"):  # pre-authenticated: the URL is the credential
-        return drive.download(path.removeprefix("_download/"))
+        return downloads.download(path.removeprefix("_download/"))
     try:
         claims = bearer([GRAPH, GRAPH_APP_ID])
     except TokenProblem as problem:

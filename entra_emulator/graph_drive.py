@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import jwt
 from flask import redirect
-from flask import request
-from werkzeug.http import http_date
-from werkzeug.wrappers import Response
 
 from entra_emulator import content
+from entra_emulator import graph_download as downloads
 from entra_emulator.dataset import FileEntry
 from entra_emulator.dataset import Node
 from entra_emulator.dataset import children
@@ -27,17 +22,13 @@ from entra_emulator.dataset import tree
 from entra_emulator.graph_common import GraphError
 from entra_emulator.graph_common import collection
 from entra_emulator.graph_common import data
-from entra_emulator.graph_common import error_response
 from entra_emulator.graph_common import page
 from entra_emulator.graph_sites import find_site
 from entra_emulator.graph_sites import sites_of
 from entra_emulator.resources import user_of
-from entra_emulator.runtime import current
 from entra_emulator.world import CONSUMER_TENANT
 from entra_emulator.world import stable_id
 
-DOWNLOAD_AUDIENCE = "urn:entra-emulator:download"
-DOWNLOAD_SECONDS = 600  # "valid for a short period of time (a few minutes)": inferred length
 NOT_FOUND = ("itemNotFound", "The resource could not be found.")
 
 
@@ -215,7 +206,12 @@ def item_content(claims: dict[str, Any], match: re.Match[str]) -> Any:
         raise GraphError(400, "invalidRequest", "The item is a folder and has no content.")
     if data().content_redirect:
         return redirect(_download_url(drive, node), code=302)
-    return serve(_file_claims(drive, node))
+    return downloads.serve(_file_claims(drive, node))
+
+
+def _download_url(drive: Drive, node: Node) -> str:
+    """Return the pre-authenticated download URL of this version of a file."""
+    return downloads.download_url(_file_claims(drive, node))
 
 
 def _file_claims(drive: Drive, node: Node) -> dict[str, Any]:
@@ -228,39 +224,3 @@ def _file_claims(drive: Drive, node: Node) -> dict[str, Any]:
         "etag": _etag(drive, node),
         "modified": _times(drive, node)[1],
     }
-
-
-def _download_url(drive: Drive, node: Node) -> str:
-    """Return a pre-authenticated download URL for this version of the file."""
-    claims = _file_claims(drive, node)
-    claims |= {"aud": DOWNLOAD_AUDIENCE, "exp": int(time.time()) + DOWNLOAD_SECONDS}
-    return f"{current().base_url}/graph/_download/{current().keys.sign(claims)}"
-
-
-def download(token: str) -> Response:
-    """Serve a download URL: no Authorization header, the URL itself is the credential."""
-    try:
-        claims = current().keys.verify(token, DOWNLOAD_AUDIENCE)
-    except jwt.InvalidTokenError:
-        return error_response(401, "unauthenticated", "The download URL is invalid or expired.")
-    return serve(claims)
-
-
-def serve(file: dict[str, Any]) -> Response:
-    """Stream a file as Graph's download endpoint does: 200, 206, 304 or 416."""
-    etag, size = f'"{file["etag"]}"', int(file["size"])
-    # A cTag ("c:{...},1") names the same content as the eTag it is built from.
-    match_header = request.headers.get("If-None-Match", "").replace('"c:', '"')
-    plan = content.plan(size, etag, request.headers.get("Range"), match_header)
-    if plan.status == 416:
-        answer = error_response(416, "invalidRange", "The requested range is not satisfiable.")
-        answer.headers["Content-Range"] = content.content_range(plan, size)
-        return answer
-    disposition = f"attachment; filename*=UTF-8''{quote(file['name'])}"
-    headers = {
-        "Content-Type": content.mime_type(file["name"]),
-        "ETag": etag,
-        "Last-Modified": http_date(dt.datetime.fromisoformat(file["modified"])),
-        "Content-Disposition": disposition,
-    }
-    return content.respond(plan, file["seed"], size, headers)

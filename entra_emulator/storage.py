@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 from flask import request
-from werkzeug.http import http_date
 from werkzeug.wrappers import Response
 
 from entra_emulator import content
@@ -27,6 +24,8 @@ from entra_emulator.world import STORAGE_DATA_ROLES
 STORAGE = "https://storage.azure.com"
 MIN_STORAGE_VERSION = "2017-11-09"
 DENIED = "This request is not authorized to perform this operation using this permission."
+NOT_MET = "The condition specified using HTTP conditional header(s) is not met."
+BAD_RANGE = "The range specified is invalid for the current size of the resource."
 BAD_VALUE = "Value for one of the query parameters specified in the request URI is invalid."
 OUT_OF_RANGE = (
     "One of the query parameters specified in the request URI is outside the permissible range."  # noqa: E501
@@ -121,19 +120,12 @@ def _run(account: str, view: str, *args: str) -> Response:
 
 
 def _marker(value: str | None) -> str:
-    """Return the name a marker points at ("" for none); markers are opaque to clients."""
-    if not value:
-        return ""
+    """Return the name a marker points at; a marker the emulator did not write is a 400."""
     try:
-        return base64.urlsafe_b64decode(value.removeprefix("2!") + "==").decode()
-    except (binascii.Error, UnicodeDecodeError):
+        return storage_xml.marker_name(value)
+    except ValueError:
         message = "One of the request inputs is out of range."
         raise StorageError(400, "OutOfRangeInput", message) from None
-
-
-def _new_marker(name: str) -> str:
-    """Return the marker of the listing that starts at name."""
-    return "2!" + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
 
 
 def _max_results(kind: str) -> int:
@@ -145,17 +137,6 @@ def _max_results(kind: str) -> int:
     if not raw.lstrip("-").isdigit() or int(raw) <= 0:
         raise StorageError(400, "OutOfRangeQueryParameterValue", OUT_OF_RANGE)
     return min(int(raw), cap)
-
-
-def _echo(*names: str) -> dict[str, str]:
-    """Return the listing parameters the XML repeats, by element name (Prefix, Marker, ...)."""
-    tags = {
-        "prefix": "Prefix",
-        "marker": "Marker",
-        "maxresults": "MaxResults",
-        "delimiter": "Delimiter",
-    }
-    return {tags[n]: request.args.get(n, "") for n in names}
 
 
 def storage_list(account: str) -> Response:
@@ -184,10 +165,9 @@ def _containers(account: str) -> Response:
         for n in sorted(current().state.world.storage_accounts[account])
         if n.startswith(prefix) and n >= after
     ]
-    next_marker = _new_marker(names[limit]) if len(names) > limit else ""
-    xml = storage_xml.containers(
-        account, names[:limit], next_marker, _echo("prefix", "marker", "maxresults")
-    )
+    next_marker = storage_xml.new_marker(names[limit]) if len(names) > limit else ""
+    echo = storage_xml.echo(request.args, "prefix", "marker", "maxresults")
+    xml = storage_xml.containers(account, names[:limit], next_marker, echo)
     return Response(xml, mimetype="application/xml")
 
 
@@ -198,19 +178,7 @@ def _container(account: str, name: str) -> Response:
     if request.args.get("restype") != "container":
         raise StorageError(404, "BlobNotFound", "The specified blob does not exist.")  # in $root
     if request.args.get("comp") != "list":
-        etag, modified = storage_xml.container_tags(account, name)
-        response = Response(status=200)
-        response.headers.update(
-            {
-                "ETag": etag,
-                "Last-Modified": modified,
-                "x-ms-lease-status": "unlocked",
-                "x-ms-lease-state": "available",
-                "x-ms-has-immutability-policy": "false",
-                "x-ms-has-legal-hold": "false",
-            }
-        )
-        return response
+        return Response(headers=storage_xml.container_headers(account, name))
     prefix, delimiter = request.args.get("prefix", ""), request.args.get("delimiter", "")
     items, next_name = storage_xml.listing(
         storage_xml.blobs_of(account, name),
@@ -219,8 +187,8 @@ def _container(account: str, name: str) -> Response:
         _marker(request.args.get("marker")),
         _max_results("blobs"),
     )
-    next_marker = _new_marker(next_name) if next_name else ""
-    echo = _echo("prefix", "marker", "maxresults", "delimiter")
+    next_marker = storage_xml.new_marker(next_name) if next_name else ""
+    echo = storage_xml.echo(request.args, "prefix", "marker", "maxresults", "delimiter")
     xml = storage_xml.blob_list(account, name, items, next_marker, echo)
     return Response(xml, mimetype="application/xml")
 
@@ -244,31 +212,11 @@ def _blob(account: str, name: str, path: str) -> Response:
         request.headers.get("If-Match"),
     )
     if plan.status == 412:
-        raise StorageError(
-            412,
-            "ConditionNotMet",
-            "The condition specified using HTTP conditional header(s) is not met.",
-        )
+        raise StorageError(412, "ConditionNotMet", NOT_MET)
     if plan.status == 416:
-        raise StorageError(
-            416,
-            "InvalidRange",
-            "The range specified is invalid for the current size of the resource.",
-            **{"Content-Range": content.content_range(plan, item.size)},
-        )
-    headers = {
-        "Content-Type": item.content_type,
-        "ETag": item.etag,
-        "Last-Modified": http_date(item.modified),
-        "x-ms-creation-time": http_date(item.created),
-        "x-ms-blob-type": "BlockBlob",
-        "x-ms-lease-status": "unlocked",
-        "x-ms-lease-state": "available",
-        "x-ms-server-encrypted": "true",
-    }
-    if head:
-        headers |= {"x-ms-access-tier": "Hot", "x-ms-access-tier-inferred": "true"}
-    return content.respond(plan, item.seed, item.size, headers)
+        span = {"Content-Range": content.content_range(plan, item.size)}
+        raise StorageError(416, "InvalidRange", BAD_RANGE, **span)
+    return content.respond(plan, item.seed, item.size, item.headers(properties=head))
 
 
 OPERATIONS: dict[str, Callable[..., Response]] = {

@@ -7,8 +7,11 @@ Blobs/Blob/Properties, BlobPrefix, NextMarker).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
@@ -56,6 +59,22 @@ class BlobItem:
         """Return the blob's content type."""
         return content.mime_type(self.name)
 
+    def headers(self, properties: bool = False) -> dict[str, str]:
+        """Return Get Blob's headers; Get Blob Properties adds the access tier."""
+        headers = {
+            "Content-Type": self.content_type,
+            "ETag": self.etag,
+            "Last-Modified": http_date(self.modified),
+            "x-ms-creation-time": http_date(self.created),
+            "x-ms-blob-type": "BlockBlob",
+            "x-ms-lease-status": "unlocked",
+            "x-ms-lease-state": "available",
+            "x-ms-server-encrypted": "true",
+        }
+        if properties:
+            headers |= {"x-ms-access-tier": "Hot", "x-ms-access-tier-inferred": "true"}
+        return headers
+
 
 def blobs_of(account: str, container: str) -> list[BlobItem]:
     """Return a container's blobs, configured and generated, sorted by name."""
@@ -95,6 +114,36 @@ def container_tags(account: str, name: str) -> tuple[str, str]:
     """Return a container's quoted ETag and Last-Modified (HTTP date)."""
     digest = hashlib.sha256(f"{account}/{name}".encode()).hexdigest()
     return f'"0x8DC{digest[:13].upper()}"', http_date(stamp("container", account, name))
+
+
+def container_headers(account: str, name: str) -> dict[str, str]:
+    """Return Get Container Properties' headers."""
+    etag, modified = container_tags(account, name)
+    return {"ETag": etag, "Last-Modified": modified, "x-ms-lease-status": "unlocked",
+            "x-ms-lease-state": "available", "x-ms-has-immutability-policy": "false",
+            "x-ms-has-legal-hold": "false"}  # fmt: skip
+
+
+def marker_name(value: str | None) -> str:
+    """Return the name a NextMarker points at ("" for none); raise ValueError if unreadable."""
+    if not value:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(value.removeprefix("2!") + "==").decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a marker") from None
+
+
+def new_marker(name: str) -> str:
+    """Return the (opaque to clients) marker of the listing that starts at name."""
+    return "2!" + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def echo(args: Mapping[str, str], *names: str) -> dict[str, str]:
+    """Return the listing parameters the XML repeats, by element name (Prefix, Marker, ...)."""
+    tags = {"prefix": "Prefix", "marker": "Marker", "maxresults": "MaxResults",
+            "delimiter": "Delimiter"}  # fmt: skip
+    return {tags[n]: args.get(n, "") for n in names}
 
 
 def _echo(*pairs: tuple[str, str]) -> str:
