@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -14,6 +15,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
+from app.data import snippets
 from app.errors import AccountTypeNotSupported
 from app.errors import NotFound
 from app.helpdesk import link_events
@@ -52,8 +54,14 @@ def code(connection_id: str) -> ResponseReturnValue:
         flash("A connection code is shown only once. Use Regenerate code for a new one.")
         return redirect(url_for("connections.index"), code=303)
     connector = find(connection.connector)
+    # PUBLIC_URL, never the Host header: the examples travel into other people's tools.
+    examples = snippets.examples(current_app.config["PUBLIC_URL"], connector.id)
     return render_template(
-        "connections/code.html", connection=connection, connector=connector, code=shown
+        "connections/code.html",
+        connection=connection,
+        connector=connector,
+        code=shown,
+        examples=examples,
     )
 
 

@@ -164,13 +164,32 @@ def test_connection_metadata(client: FlaskClient, connect: Any) -> None:
     assert client.get("/api/v1/connection", headers=bearer("ccp_x")).status_code == 401
 
 
-def test_openapi_describes_both_endpoints(client: FlaskClient) -> None:
+def test_openapi_describes_every_endpoint(client: FlaskClient) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/token", "/connection"}
+    assert set(doc["paths"]) == {
+        "/token",
+        "/connection",
+        "/proxy/{path}",
+        "/tables",
+        "/tables/{table}",
+    }
     assert "post" in doc["paths"]["/token"]
     assert set(doc["paths"]["/token"]["post"]["responses"]) >= {"200", "400", "401", "409", "503"}
     assert doc["components"]["schemas"]["Error"]["required"] == ["error", "error_description"]
+    proxy = doc["paths"]["/proxy/{path}"]
+    assert set(proxy) == {"get", "head"}  # read-only
+    for operation in proxy.values():
+        statuses = {"200", "206", "304", "400", "401", "405", "409", "429", "503"}
+        assert set(operation["responses"]) == statuses
+        names = {p.get("name") or p["$ref"].rsplit("/", 1)[1] for p in operation["parameters"]}
+        assert {"path", "Account"} <= names
+    assert doc["components"]["parameters"]["Account"]["name"] == "account"
+    table = doc["paths"]["/tables/{table}"]["get"]
+    assert {p["name"] for p in table["parameters"]} >= {"table", "format", "top"}
+    media = set(table["responses"]["200"]["content"])
+    assert media == {"text/csv", "application/json", "application/x-ndjson"}
+    assert "200" in doc["paths"]["/tables"]["get"]["responses"]
     served = client.get("/api/v1/openapi.json")
     assert served.data == (ROOT / "app" / "web" / "openapi.json").read_bytes()  # as it is
     assert doc["servers"] == [{"url": ".", "description": doc["servers"][0]["description"]}]
