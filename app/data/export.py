@@ -79,7 +79,10 @@ class Exporter:
             raise BadProxyRequest(f"table: {name[:64]!r} is not a table of this connection.")
         pages = Pages(self, code, connector, table, params)
         rows = _limited(pages.rows(), top)
-        first = list(_take(rows, formats.BATCH))  # the first page before the first byte
+        try:  # the first rows before the first byte, so that a failure is still an HTTP error
+            first = list(_take(rows, formats.BATCH))
+        except ExportInterrupted as stop:  # a second page, read early, failed
+            raise TemporarilyUnavailable(str(stop), retry_after=5) from None
         return Export(formats.FORMATS[form], _encode(form, first, rows))
 
     # -- one page ---------------------------------------------------------------------------
