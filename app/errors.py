@@ -247,6 +247,18 @@ class BadProxyRequest(PortalError):
     message = "The request was refused before anything was sent."
 
 
+class ResourceRefused(PortalError):
+    """The resource refused an export's first page (403, 404, 400...): its status, its words."""
+
+    code = "resource_refused"
+    title = "The resource refused the request"
+    message = "The resource refused the request."
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class NotFound(PortalError):
     """Nothing here for this visitor: unknown, out of their scope or not theirs, all alike."""
 

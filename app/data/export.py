@@ -20,6 +20,7 @@ from app.data.formats import ExportInterrupted
 from app.data.pages import Pages
 from app.data.proxy import ProxySettings
 from app.errors import BadProxyRequest
+from app.errors import ResourceRefused
 from app.errors import TemporarilyUnavailable
 from app.tokens.broker import Broker
 
@@ -120,7 +121,7 @@ class Exporter:
         if not first:
             return ExportInterrupted(f"The export stopped: {why}.")
         if answer is not None and answer.status_code < 500 and answer.status_code != 429:
-            return BadProxyRequest(f"The resource refused the request ({answer.status_code}).")
+            return ResourceRefused(answer.status_code, _refusal(answer))
         retry = round(_retry_after(answer)) if answer is not None else 5
         return TemporarilyUnavailable(f"The export could not start: {why}.", retry_after=retry)
 
@@ -173,6 +174,18 @@ def _top(value: str | None) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise BadProxyRequest("top: a whole number of at least 1.")
     return int(value)
+
+
+def _refusal(answer: requests.Response) -> str:
+    """Return the resource's own words for a refusal (Graph and Dataverse send error.message)."""
+    try:
+        error = answer.json().get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    said = error.get("message") if isinstance(error, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    detail = f"{code}: {said}" if code and said else str(said or "")
+    return f"The resource refused the request ({answer.status_code}). {detail}".strip()[:500]
 
 
 def _retry_after(answer: requests.Response) -> float:
