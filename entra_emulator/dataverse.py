@@ -226,8 +226,9 @@ def _page(org: str, table: EntitySet, columns: list[str], context: str) -> Respo
     if request.args.get("$count", "").lower() == "true":
         total = sum(1 for i in range(1, table.rows + 1) if keep(i))
         body["@odata.count"] = min(total, MAX_PAGE)
-        if total > MAX_PAGE:
-            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+        prefer = request.headers.get("Prefer", "")  # count-rows: only when asked for
+        if "totalrecordcountlimitexceeded" in prefer or 'annotations="*"' in prefer:
+            body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = total > MAX_PAGE
     body["value"] = value
     if top is None and any(keep(i) for i in range(index, table.rows + 1)):
         body["@odata.nextLink"] = _next_link(org, table, number, first, last)

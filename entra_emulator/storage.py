@@ -58,6 +58,8 @@ def error_response(error: StorageError) -> Response:
     )
     response = Response(body, status=error.status, mimetype="application/xml")
     response.headers.update({"x-ms-request-id": request_id, "x-ms-error-code": error.code})
+    if request.headers.get("x-ms-version"):
+        response.headers["x-ms-version"] = request.headers["x-ms-version"]
     response.headers.update(error.headers)
     return response
 

@@ -80,10 +80,13 @@ def test_maxpagesize_pages_to_the_end(dataverse: Get) -> None:
 
 def test_page_size_limits_top_and_count(emu: Emulator, dataverse: Get) -> None:
     emu.control("POST", "/_emulator/data", json={"rows": {"contacts": 12000}})
-    first = dataverse("contacts?$select=fullname&$count=true")
+    annotations = 'odata.include-annotations="*"'
+    first = dataverse("contacts?$select=fullname&$count=true", Prefer=annotations)
     body = first.json()
     assert len(body["value"]) == 5000 and body["@odata.count"] == 5000  # Dataverse's maximum
     assert body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] is True
+    plain = dataverse("contacts?$select=fullname&$count=true&$top=1").json()
+    assert "@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded" not in plain
     ignored = dataverse("contacts?$select=fullname", Prefer="odata.maxpagesize=9000")
     assert len(ignored.json()["value"]) == 5000 and "Preference-Applied" not in ignored.headers
     rows, pages = follow(dataverse, "contacts?$select=fullname", 5000)
