@@ -115,18 +115,22 @@ def _entity_set(table: dict[str, Any], where: str) -> EntitySet:
 
 def files(table: dict[str, Any], key: str, where: str) -> list[FileEntry]:
     """Return file entries: {path, size} or {path, big = true}; a path ending in / is a folder."""
-    out = []
-    for i, raw in enumerate(get(table, key, list, where, [])):
-        at = f"{where}.{key}[{i}]"
-        raw = _table(raw, at)
-        path = get(raw, "path", str, at) if "path" in raw else get(raw, "name", str, at)
-        if not path.strip("/") or "//" in path or "\\" in path or ":" in path:
-            raise ConfigError(f"{at}.path: expected a relative path like 'Folder/file.txt'")
-        big = get(raw, "big", bool, at, False)
-        folder = path.endswith("/")
-        entry_size = None if big else (0 if folder else size(raw, "size", at, 0))
-        out.append(FileEntry(path.lstrip("/"), entry_size))
-    return out
+    items = get(table, key, list, where, [])
+    return [
+        _file(_table(raw, f"{where}.{key}[{i}]"), f"{where}.{key}[{i}]")
+        for i, raw in enumerate(items)
+    ]
+
+
+def _file(raw: dict[str, Any], at: str) -> FileEntry:
+    """Validate one file entry (its path under "path", or "name" for a blob)."""
+    key = "path" if "path" in raw else "name"
+    path = get(raw, key, str, at)
+    if not path.strip("/") or "//" in path or "\\" in path or ":" in path:
+        raise ConfigError(f"{at}.{key}: expected a relative path like 'Folder/file.txt'")
+    if get(raw, "big", bool, at, False):
+        return FileEntry(path.lstrip("/"), None)
+    return FileEntry(path.lstrip("/"), 0 if path.endswith("/") else size(raw, "size", at, 0))
 
 
 def _blobs(out: Data, account: dict[str, Any], where: str) -> None:
@@ -138,8 +142,7 @@ def _blobs(out: Data, account: dict[str, Any], where: str) -> None:
         container = get(_table(raw, at), "container", str, at)
         if container not in containers:
             raise ConfigError(f"{at}.container: {container!r} is not in {where}.containers")
-        entry = files({"blobs": [raw]}, "blobs", at.rsplit(".", 1)[0])[0]
-        out.blobs.setdefault(f"{name}/{container}", []).append(entry)
+        out.blobs.setdefault(f"{name}/{container}", []).append(_file(raw, at))
     generated = get(account, "generated_blobs", dict, where, {})
     for container in generated:
         if container not in containers:

@@ -36,6 +36,11 @@ def test_demo_world_matches_the_product_definition() -> None:
         "http://localhost/signed-out",
     ]
     assert portal.group_membership_claims == "DirectoryRole"
+    data = world.data
+    assert [x.name for x in data.lists] == ["Tasks", "Contacts", "Inventory"]
+    assert [e.name for e in data.entity_sets] == ["accounts", "contacts"]
+    assert any(e.path == "big.bin" and e.size is None for e in data.drive)
+    assert any(e.path == "big.bin" and e.size is None for e in data.blobs["demostorage/exports"])
 
 
 @pytest.mark.parametrize(
@@ -63,6 +68,22 @@ def test_demo_world_matches_the_product_definition() -> None:
         (
             "[[apps]]\nclient_id = 'x'\nredirect_uris = ['http://evil.test/cb']",
             "apps[0].redirect_uris[0]",
+        ),
+        ("[data]\nmessages = -1", "data.messages: expected 0 to"),
+        ("[data]\npage_sizes = { pages = 3 }", "data.page_sizes.pages: unknown page size"),
+        (
+            '[[data.lists]]\nname = "L"\ncolumns = [{ name = "C", type = "choice" }]',
+            "data.lists[0].columns[0].choices: a choice column needs choices",
+        ),
+        (
+            '[[data.lists]]\nname = "L"\ncolumns = [{ name = "C", type = "money" }]',
+            "data.lists[0].columns[0].type: expected one of",
+        ),
+        ('[[data.drive]]\npath = "a:b"', "data.drive[0].path: expected a relative path"),
+        (
+            '[[storage_accounts]]\nname = "s"\ncontainers = ["a"]\n'
+            'blobs = [{ container = "a", name = "x" }, { container = "b", name = "y" }]',
+            "storage_accounts[0].blobs[1].container: 'b' is not in",
         ),
     ],
 )
