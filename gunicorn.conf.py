@@ -19,7 +19,8 @@ graceful_timeout = int(os.environ.get("PORTAL_GRACEFUL_TIMEOUT", 30))  # finish 
 keepalive = 5
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
 errorlog = "-"
-# The portal writes its own access line per request, in JSON and with the request id (app/platform/logs.py).
+# The portal writes its own access line per request, in JSON and with the request id
+# (app/platform/logs.py).
 # PORTAL_GUNICORN_ACCESS_LOG=1 adds gunicorn's; %(U)s is the path without the query string:
 # callbacks carry codes and states (C40).
 GUNICORN_ACCESS_LOG = os.environ.get("PORTAL_GUNICORN_ACCESS_LOG") == "1"

@@ -53,7 +53,7 @@ def test_a_proxied_read_comes_back_with_a_fresh_token(
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert isinstance(answer.get_json()["value"], list)
     assert answer.headers.get("request-id")  # the service's request id comes back
-    assert code not in answer.get_data(as_text=True)
+    assert code is not None and code not in answer.get_data(as_text=True)
     assert "set-cookie" not in {k.lower() for k in answer.headers.keys()}
     assert answer.headers["Cache-Control"] == "no-store"
 
