@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
+from prometheus_client import REGISTRY
 
 from entra_emulator import Emulator
 
@@ -49,8 +50,11 @@ def test_a_proxied_read_comes_back_with_a_fresh_token(
     client: FlaskClient, connect: Connect, entra: Emulator
 ) -> None:
     _, code = connect("onedrive", "user@fabrikam.test")
+    labels = {"connector": "onedrive", "status": "200"}
+    counted = REGISTRY.get_sample_value("ccp_proxy_requests_total", labels) or 0.0
     answer = client.get("/api/v1/proxy/v1.0/me/drive/root/children", headers=bearer(code))
     assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert REGISTRY.get_sample_value("ccp_proxy_requests_total", labels) == counted + 1
     assert isinstance(answer.get_json()["value"], list)
     assert answer.headers.get("request-id")  # the service's request id comes back
     assert code is not None and code not in answer.get_data(as_text=True)
