@@ -11,10 +11,13 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from collections.abc import Callable
+from collections.abc import Coroutine
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import TypeVar
 
 import pytest
 import requests
@@ -32,6 +35,8 @@ from consent_portal_client import ReauthenticationRequired
 from consent_portal_client import ScopeNotAllowed
 from entra_emulator import Emulator
 from tests.signins import connect_account
+
+T = TypeVar("T")
 
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 STORAGE_DEFAULT = "https://storage.azure.com/.default"
@@ -81,6 +86,12 @@ def serve(app: Flask) -> Iterator[Served]:
             credential.close()
         server.shutdown()
         thread.join(timeout=10)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a thread of its own: the browser suite's Playwright owns this loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture
@@ -296,7 +307,7 @@ def test_the_async_credential_shares_the_cache(portal: Served, connect: Connect)
                 await credential.get_token_info(GRAPH_DEFAULT),
             )
 
-    token, info = asyncio.run(twice())
+    token, info = run_async(twice())
     assert token.token == info.token and len(portal.token_calls) == 1
 
 
@@ -367,7 +378,7 @@ def test_graph_service_client_reads_the_drive(
             graph = await stack.enter_async_context(graph_client(credential, entra))
             return await graph.me.drive.get()
 
-    drive = asyncio.run(read())
+    drive = run_async(read())
     assert drive is not None and drive.id
     assert len(portal.token_calls) == 1
 
@@ -388,5 +399,5 @@ def test_graph_service_client_reads_messages(
         ):
             return await graph.me.messages.get()
 
-    messages = asyncio.run(read())
+    messages = run_async(read())
     assert messages.value and all(m.subject for m in messages.value)
