@@ -19,6 +19,7 @@ from app.errors import ConfigError
 from app.platform import database
 from app.platform import instance
 from app.platform import ratelimits
+from app.platform import security
 from app.tokens import vault
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ DEFAULTS: dict[str, Any] = {
     "REFRESH_SLOT_WAIT": 1.0,
     "RATELIMIT_TOKEN": "120/minute",
     "RATELIMIT_IP": "600/minute",
+    # Proxies whose X-Forwarded-* headers count (CIDRs); none: the socket peer is the client.
+    "TRUSTED_PROXIES": [],
+    # Request size: the token API's body, a form's body, and all headers together (bytes).
+    "API_MAX_BODY": 8 * 1024,
+    "FORM_MAX_BODY": 64 * 1024,
+    "HEADER_MAX_BYTES": 32 * 1024,
     "SESSION_IDLE_MINUTES": 60,
     "SESSION_MAX_HOURS": 12,  # absolute limit: an active session still ends (principle 9)
     "LAST_USED_RESOLUTION": 60,
@@ -173,6 +180,7 @@ def derive(config: dict[str, Any]) -> None:
     config["REDIRECT_URI"] = config["REDIRECT_URI"] or f"{public}/auth/callback"
     for key in ("RATELIMIT_TOKEN", "RATELIMIT_IP"):  # a typo fails at start-up, not per request
         ratelimits.parse(str(config[key]))
+    security.trusted_networks(config["TRUSTED_PROXIES"])  # a bad CIDR stops start-up
     https = urlsplit(public).scheme == "https"
     config.update(
         SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],

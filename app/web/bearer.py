@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
@@ -23,6 +24,10 @@ from app.platform import extensions
 from app.platform.extensions import csrf
 
 CODE_FIELDS = ("code", "connection_code", "access_token", "token")
+MAX_HEADER = 512  # a connection code is 47 characters; anything this long is not one
+# RFC 6750 section 2.1: "Bearer" (any case), exactly one space, a b64token; trailing spaces are
+# not part of the code. Tabs, a second space, an empty token or non-ASCII make it malformed.
+BEARER = re.compile(r"(?i:bearer) ([A-Za-z0-9\-._~+/]+=*) *")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -37,34 +42,54 @@ def machine_blueprint(name: str, import_name: str) -> Blueprint:
 
 
 def limited(view: F) -> F:
-    """Count the call per client address and per code before the view runs; 429 when over."""
+    """Count the call per client address and per parsed code before the view runs; 429 when over.
+
+    A malformed header counts against the address only, then gets the one 401 (or the 400 for a
+    code in the query string): its variants never open budgets of their own.
+    """
 
     @functools.wraps(view)
     def counted(*args: Any, **kwargs: Any) -> Any:
         config = current_app.config
-        # A plain digest is enough for bucketing; the vault's HMAC stays the lookup key.
-        header = request.headers.get("Authorization", "")[:512].encode("utf-8", "replace")
-        code_key = "code:" + hashlib.sha256(header).hexdigest()[:32]
-        # remote_addr: ProxyFix has already applied the one trusted hop.
-        address_key = "ip:" + (request.remote_addr or "unknown")
-        wait = extensions.rate_limits().hit(
-            [(address_key, config["RATELIMIT_IP"]), (code_key, config["RATELIMIT_TOKEN"])]
-        )
+        # remote_addr: the socket peer, or the client a trusted proxy names (security.py).
+        checks = [("ip:" + (request.remote_addr or "unknown"), config["RATELIMIT_IP"])]
+        code = parse_authorization(request.headers.get("Authorization", ""))
+        if code is not None:
+            # A plain digest is enough for bucketing; the vault's HMAC stays the lookup key.
+            digest = hashlib.sha256(code.encode("ascii")).hexdigest()[:32]
+            checks.append(("code:" + digest, config["RATELIMIT_TOKEN"]))
+        wait = extensions.rate_limits().hit(checks)
         if wait is not None:
             raise TooManyRequests(retry_after=wait)
+        if code is None:
+            bearer_code()  # raises the same error the view would, before any body is read
         return view(*args, **kwargs)
 
     return cast(F, counted)
 
 
+def parse_authorization(header: str) -> str | None:
+    """Return the code of a well-formed `Bearer <code>` header, else None."""
+    if len(header) > MAX_HEADER:
+        return None
+    match = BEARER.fullmatch(header)
+    return match.group(1) if match else None
+
+
 def bearer_code() -> str:
-    """Return the code from the Authorization header; refuse it anywhere else (C25)."""
-    if any(name in request.args for name in CODE_FIELDS) or _code_in_body():
+    """Return the code from the Authorization header; refuse it anywhere else (C25).
+
+    The header is checked before the body is read, and the body only within the request's size
+    limit (security.py): a bad code with a huge body costs nothing.
+    """
+    if any(name in request.args for name in CODE_FIELDS):
         raise CodeNotInHeader()  # not looked up and not logged
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise InvalidToken()
-    return value.strip()
+    code = parse_authorization(request.headers.get("Authorization", ""))
+    if code is None:
+        raise InvalidToken()  # one body for unknown, malformed and revoked codes (C24)
+    if _code_in_body():
+        raise CodeNotInHeader()
+    return code
 
 
 def _code_in_body() -> bool:

@@ -28,6 +28,7 @@ OAUTH_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "invalid_request",
+    431: "invalid_request",
     429: "too_many_requests",
 }
 
