@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from app.models import LinkEvent
 from app.models import utcnow
 
 log = logging.getLogger(__name__)
+ANONYMOUS_FAILED = "flow.failed.anonymous"  # one row per connector, diagnosis and hour (C48)
+SAFE_CODE = re.compile(r"AADSTS[0-9]{1,9}|[a-z_]{1,40}")
 
 
 def opened(db: DB, link: HelpdeskLink) -> None:
@@ -57,12 +60,21 @@ def completed(db: DB, purpose: Mapping[str, Any]) -> None:
 def failed(
     db: DB, purpose: Mapping[str, Any], found: Diagnosis, error: EntraError, person: str | None
 ) -> None:
-    """Record a failed flow for the user lookup, and on the link that started it."""
-    who = str(person or purpose.get("login_hint") or "unknown")
-    code = (found.aadsts or error.error or "")[:64]
+    """Record a failed flow for the user lookup, and on the link that started it.
+
+    Only the diagnosis and a code of a known shape are kept: Entra's (or an attacker's)
+    error_description never enters the audit log. A failure nobody signed in for and no link
+    started is counted per diagnosis and hour in one row, so forged callbacks cannot flood it.
+    """
+    code = _safe_code(found.aadsts or error.error or "")
     connector = str(purpose.get("connector") or "-")[:64]
-    detail = {"key": found.key[:64], "code": code, "link_id": str(purpose.get("link_id") or "")}
-    audit(db, who, "flow.failed", connector, **detail)
+    link_id = str(purpose.get("link_id") or "")
+    if person is None and not link_id:
+        _count_anonymous(db, connector, found.key[:64], code)
+    else:
+        who = str(person or purpose.get("login_hint") or "unknown")
+        detail = {"key": found.key[:64], "code": code, "link_id": link_id}
+        audit(db, who, "flow.failed", connector, **detail)
     link = _from_purpose(db, purpose)
     if link is not None:
         link.failed_at = utcnow()
@@ -70,6 +82,34 @@ def failed(
         link.failure_code = code or None
         record(db, link, "failed", f"{found.key} {code}".strip())
     _commit_quietly(db)
+
+
+def _safe_code(value: str) -> str:
+    """Return an AADSTS number or an OAuth error word; anything else is "other"."""
+    return value if SAFE_CODE.fullmatch(value) else "other"
+
+
+def _count_anonymous(db: DB, connector: str, key: str, code: str) -> None:
+    """Add one to this hour's counter of anonymous failures with this diagnosis (code: latest)."""
+    now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    target = f"{connector}:{key}"[:160]  # both from fixed lists: the rows per hour are bounded
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == ANONYMOUS_FAILED)
+        .where(AuditEvent.target == target)
+        .where(AuditEvent.at >= hour)
+        .order_by(AuditEvent.id)
+        .limit(1)
+        .with_for_update()
+    )
+    row = db.scalars(query).first()
+    if row is None:
+        detail = {"key": key, "code": code, "hour": hour.isoformat(), "count": "1"}
+        audit(db, "anonymous", ANONYMOUS_FAILED, target, **detail)
+    else:
+        count = str(int(row.detail.get("count", "0")) + 1)
+        row.detail = dict(row.detail) | {"count": count, "code": code}
 
 
 def _commit_quietly(db: DB) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from datetime import UTC
@@ -20,13 +22,19 @@ from flask.sessions import SessionMixin
 from flask_session import Session
 from flask_session.base import ServerSideSession
 from flask_session.base import ServerSideSessionInterface
+from flask_session.redis import RedisSessionInterface
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import delete
 from sqlalchemy import orm
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from app.errors import ConnectionDamaged
 from app.errors import ServiceUnavailable
 from app.models import ServerSession
+from app.platform.services import VAULT
+from app.tokens.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,17 @@ COOKIE_FREE = ("/api/", "/healthz", "/readyz", "/metrics")
 # Raised by a store that is down: the request gets an empty session and then a 503 (C23).
 STORE_DOWN = (redis.RedisError, OperationalError)
 STORE_DOWN_KEY = "ccp.session_store_down"
+LOADED_KEY = "ccp.session_loaded"  # environ flag: this request's session came from the store
+# The store key is HMAC(key, cookie value): a reader of the database, a backup or Redis learns no
+# cookie. The key is derived from SECRET_KEY (no new setting: it already signs everything the
+# browser holds); rotating SECRET_KEY ends every session, as it does for Flask's own cookies.
+STORE_KEY_PURPOSE = b"ccp-session-store-id"
+# Session data is sealed with the vault, bound to its store key (pending flows, CSRF, user).
+SEAL_SEPARATOR = b"\x00"
+# Anonymous visitors whose session holds only Flask-WTF's CSRF token get no row: the session
+# cookie itself carries the token, signed with SECRET_KEY (a signed double-submit, C47).
+CSRF_SALT = "ccp-anonymous-csrf"
+CSRF_SESSION_KEY = "csrf_token"  # Flask-WTF's WTF_CSRF_FIELD_NAME default, which the app keeps
 
 
 def _naive_utc() -> datetime:
@@ -42,7 +61,56 @@ def _naive_utc() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class DatabaseSessionInterface(ServerSideSessionInterface):
+class KeyedStore(ServerSideSessionInterface):
+    """Store ids are a keyed hash of the cookie value, and stored data is sealed (C46)."""
+
+    app: Flask
+
+    def _get_store_id(self, sid: str) -> str:
+        """Return the store key for a cookie value: prefix + HMAC-SHA256 (never the value)."""
+        secret = str(self.app.secret_key or "").encode()
+        key = hmac.digest(secret, STORE_KEY_PURPOSE, "sha256")
+        return self.key_prefix + hmac.new(key, sid.encode(), hashlib.sha256).hexdigest()
+
+    def _vault(self) -> Vault:
+        """Return the app's vault (built after the session interface, so looked up late)."""
+        return cast(Vault, self.app.extensions[VAULT])
+
+    def _seal(self, store_id: str, session: ServerSideSession) -> bytes:
+        """Serialise and seal the session data for this store key."""
+        key_id, blob = self._vault().seal(f"session:{store_id}", self.serializer.encode(session))
+        return key_id.encode() + SEAL_SEPARATOR + blob
+
+    def _open(self, store_id: str, stored: bytes) -> dict[str, Any] | None:
+        """Open sealed session data; None for data not sealed for this key (an ended session)."""
+        key_id, found, blob = bytes(stored).partition(SEAL_SEPARATOR)
+        if not found:
+            return None
+        try:
+            plain = self._vault().open(f"session:{store_id}", key_id.decode(), blob)
+        except (ConnectionDamaged, UnicodeDecodeError):
+            return None
+        data: dict[str, Any] = self.serializer.decode(plain)
+        return data
+
+
+class SealedRedisSessionInterface(KeyedStore, RedisSessionInterface):
+    """Flask-Session's Redis store, with hashed keys and sealed values."""
+
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        """Return the opened data of a live session, or None."""
+        stored = self.client.get(store_id)
+        return self._open(store_id, cast(bytes, stored)) if stored else None
+
+    def _upsert_session(
+        self, session_lifetime: timedelta, session: ServerSideSession, store_id: str
+    ) -> None:
+        """Store the sealed session with its lifetime as the TTL."""
+        ttl = int(session_lifetime.total_seconds())
+        self.client.set(name=store_id, value=self._seal(store_id, session), ex=ttl)
+
+
+class DatabaseSessionInterface(KeyedStore):
     """Flask-Session's interface over the migrated "sessions" table, in short transactions."""
 
     ttl = False  # SQL has no TTL: expired rows are skipped on read and swept now and then
@@ -68,8 +136,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
             ).first()
         if row is None or row.expiry is None or row.expiry <= _naive_utc() or row.data is None:
             return None
-        data: dict[str, Any] = self.serializer.decode(row.data)
-        return data
+        return self._open(store_id, row.data)
 
     def _delete_session(self, store_id: str) -> None:
         """Delete a stored session (sign-out and id regeneration)."""
@@ -80,7 +147,7 @@ class DatabaseSessionInterface(ServerSideSessionInterface):
         self, session_lifetime: timedelta, session: ServerSideSession, store_id: str
     ) -> None:
         """Insert or update a session with a new expiry."""
-        data = self.serializer.encode(session)
+        data = self._seal(store_id, session)
         expiry = _naive_utc() + session_lifetime
         with self._sessions() as db, db.begin():
             row = db.scalars(
@@ -113,8 +180,17 @@ class ServerSessions(Session):
 
     def _get_interface(self, app: Flask) -> SessionInterface:
         """Return Redis sessions when configured, else sessions in the portal's database."""
-        if app.config["SESSION_TYPE"] == "redis":
-            return cast(SessionInterface, super()._get_interface(app))
+        config = app.config
+        if config["SESSION_TYPE"] == "redis":
+            return SealedRedisSessionInterface(
+                app,
+                config["SESSION_REDIS"],
+                key_prefix=config["SESSION_KEY_PREFIX"],
+                use_signer=False,
+                permanent=config["SESSION_PERMANENT"],
+                sid_length=32,
+                serialization_format="msgpack",
+            )
         return DatabaseSessionInterface(app, self._db_sessions)
 
 
@@ -142,19 +218,67 @@ class CookieFreePaths(SessionInterface):
         """Open the stored session, or an empty unsaved one for machine paths."""
         if self._machine(request):
             return ServerSideSession(sid="", permanent=False)
+        token = _anonymous_csrf(app, request)
+        if token is not None:  # the cookie is a signed CSRF token, never a store id: no read
+            inner = cast(ServerSideSessionInterface, self.inner)
+            sid = inner._generate_sid(inner.sid_length)
+            session = inner.session_class({CSRF_SESSION_KEY: token}, sid=sid)
+            session.permanent = inner.permanent
+            session.modified = False  # held, not changed: on its own it is never stored
+            return session
         try:
-            return self.inner.open_session(app, request)
+            session = cast(ServerSideSession, self.inner.open_session(app, request))
         except STORE_DOWN as error:  # never fall back to another store: 503 follows
             log.warning("session store unavailable: %s", type(error).__name__)
             request.environ[STORE_DOWN_KEY] = True
             return ServerSideSession(sid="", permanent=False)
+        request.environ[LOADED_KEY] = bool(session)
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Save the session, except on machine paths (they never set a cookie)."""
         if self._machine(request) or request.environ.get(STORE_DOWN_KEY):
+            return
+        if set(session.keys()) - {"_permanent"} == {CSRF_SESSION_KEY}:
+            # Only a CSRF token: no row; the session cookie carries the signed token instead.
+            server_side = cast(ServerSideSession, session)
+            token = dict.pop(server_side, CSRF_SESSION_KEY)
+            inner = cast(ServerSideSessionInterface, self.inner)
+            if request.environ.get(LOADED_KEY):  # a stored session that now holds nothing
+                inner._delete_session(inner._get_store_id(str(server_side.sid)))
+            signed = _signer(app).dumps(token)
+            if request.cookies.get(self.get_cookie_name(app)) != signed:
+                response.set_cookie(
+                    self.get_cookie_name(app),
+                    signed,
+                    expires=self.get_expiration_time(app, session),
+                    httponly=True,
+                    secure=self.get_cookie_secure(app),
+                    samesite=self.get_cookie_samesite(app),
+                    path=self.get_cookie_path(app),
+                    domain=self.get_cookie_domain(app),
+                )
+            response.vary.add("Cookie")
             return
         self.inner.save_session(app, session, response)
 
     def regenerate(self, session: SessionMixin) -> None:
         """Give the session a new id and delete the old one (flask-session's regenerate)."""
         self.inner.regenerate(session)  # type: ignore[attr-defined]
+
+
+def _signer(app: Flask) -> URLSafeSerializer:
+    """Return the serializer that signs an anonymous visitor's CSRF token cookie."""
+    return URLSafeSerializer(str(app.secret_key or ""), salt=CSRF_SALT)
+
+
+def _anonymous_csrf(app: Flask, req: Request) -> str | None:
+    """Return the CSRF token from a valid signed cookie, or None."""
+    raw = req.cookies.get(app.config["SESSION_COOKIE_NAME"])
+    if not raw or "." not in raw:  # store ids are token_urlsafe: they never hold a dot
+        return None
+    try:
+        token = _signer(app).loads(raw)
+    except BadSignature:
+        return None
+    return token if isinstance(token, str) else None

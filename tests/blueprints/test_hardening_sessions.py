@@ -1,0 +1,116 @@
+"""Sessions at rest and anonymous growth: the red-team findings 4 and 5 of issue 16 (C46-C48)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import cast
+from urllib.parse import urlencode
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import func
+from sqlalchemy import select
+
+from app.models import AuditEvent
+from app.models import ServerSession
+from app.platform.extensions import db
+from entra_emulator import Emulator
+from tests.signins import Web
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
+
+
+def session_rows(app: Flask) -> list[ServerSession]:
+    """Return the rows of the sessions table."""
+    with app.app_context():
+        return list(db.session.scalars(select(ServerSession)))
+
+
+def prefix(app: Flask) -> str:
+    """Return the store's key prefix (in Redis, one of this test's own)."""
+    return str(app.session_interface.inner.key_prefix)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def own_prefix(app: Flask) -> None:
+    """Give this test's Redis sessions a prefix of their own: other runs share the database."""
+    if app.config["SESSION_TYPE"] == "redis":
+        app.session_interface.inner.key_prefix = f"ccp:t{secrets.token_hex(6)}:"  # type: ignore[attr-defined]
+
+
+def stored(app: Flask) -> list[tuple[str, bytes]]:
+    """Return the sessions this test stored (key, data), from Redis or the sessions table."""
+    if app.config["SESSION_TYPE"] == "redis":
+        client = redis.Redis.from_url(app.config["REDIS_URL"])
+        keys = list(client.scan_iter(f"{prefix(app)}*"))
+        return [(key.decode(), cast(bytes, client.get(key) or b"")) for key in keys]
+    return [(str(row.session_id), bytes(row.data or b"")) for row in session_rows(app)]
+
+
+def cookie(web: Web) -> str:
+    """Return the browser's session cookie value."""
+    found = web.client.get_cookie("ccp_session")
+    assert found is not None
+    return found.value
+
+
+def test_c46_no_cookie_value_and_no_flow_secret_at_rest(web: Web, app: Flask) -> None:
+    web.sign_in()
+    auth_uri = web.authenticate()  # a pending flow: state, nonce and PKCE verifier in the session
+    value = cookie(web)
+    state = web.state_of(auth_uri)
+    everything = stored(app)
+    assert everything, "the signed-in session is stored"
+    for key, data in everything:
+        assert value not in key
+        assert value.encode() not in data
+        assert state.encode() not in data and b"code_verifier" not in data
+        assert b"user@fabrikam.test" not in data
+
+
+def test_c46_a_stolen_store_key_is_not_a_cookie(web: Web, app: Flask) -> None:
+    web.sign_in()
+    key, _ = next(item for item in stored(app))
+    thief = app.test_client()
+    thief.set_cookie("ccp_session", key.removeprefix(prefix(app)))
+    answer = thief.get("/connections")
+    assert answer.status_code in (302, 303) and "/sign-in" in answer.headers["Location"]
+
+
+def test_c47_anonymous_page_views_add_no_session(app: Flask) -> None:
+    before = len(stored(app))
+    for _ in range(250):
+        assert app.test_client().get("/sign-in").status_code == 200
+        assert app.test_client().get("/connectors/onedrive").status_code == 200
+    assert len(stored(app)) == before
+
+
+def test_c47_anonymous_forms_keep_csrf(web: Web, app: Flask, entra: Emulator) -> None:
+    assert web.client.post("/sign-in").status_code == 400  # no token: refused
+    assert web.client.post("/sign-in", data={"csrf_token": "forged"}).status_code == 400
+    forged = app.test_client()
+    forged.set_cookie("ccp_session", "eyJhIjoiYiJ9.forged-signature")
+    token = web.csrf("/sign-in")
+    assert forged.post("/sign-in", data={"csrf_token": token}).status_code == 400
+    assert stored(app) == []
+    web.sign_in()  # the token from an anonymous page works, and the session is stored from then
+    assert len(stored(app)) == 1
+
+
+def test_c48_forged_failed_callbacks_collapse_into_one_counter(web: Web, app: Flask) -> None:
+    with app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    description = "AADSTS50020: <script>evil</script> call +1-555-attacker"
+    for _ in range(20):
+        answer = web.post("/sign-in")
+        state = web.state_of(answer.headers["Location"])
+        query = urlencode(
+            {"state": state, "error": "access_denied", "error_description": description}
+        )
+        assert web.client.get(f"/auth/callback?{query}").status_code in (400, 403)
+    with app.app_context():
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.id > before)))
+    assert len(rows) == 1
+    assert rows[0].action == "flow.failed.anonymous" and rows[0].detail["count"] == "20"
+    assert all("attacker" not in str(row.detail) and "evil" not in str(row.detail) for row in rows)
