@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from app.connectors import Connector
 from app.errors import LinkRefused
 from app.identity import roles
@@ -85,6 +87,31 @@ def admin_tenant(tenant: str | None, scope: frozenset[str] | None) -> str | None
             "empty or give your tenant id."
         )
     return tenant
+
+
+def own_domains(db: DB, created_by: str, scope: frozenset[str]) -> frozenset[str]:
+    """Return the domains a one-tenant helpdesk may address: its own and its tenants' people's."""
+    usernames = db.scalars(
+        select(Connection.username).where(Connection.tenant_id.in_(sorted(scope))).distinct()
+    )
+    names = [created_by, *usernames]
+    return frozenset(name.rpartition("@")[2].lower() for name in names if "@" in name)
+
+
+def addressed_within(
+    tenant: str | None, scope: frozenset[str] | None, domains: frozenset[str]
+) -> None:
+    """Refuse a link a one-tenant helpdesk addresses to another tenant (by id or domain)."""
+    if scope is None:
+        return
+    refused = LinkRefused(
+        "A link can only be addressed to your own organisation: give one of your tenant's "
+        "domains or your tenant id, or leave the tenant empty."
+    )
+    if tenant is not None and (
+        tenant not in scope if is_tenant_id(tenant) else tenant not in domains
+    ):
+        raise refused
 
 
 def login_hint(value: str | None) -> str | None:

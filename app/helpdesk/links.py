@@ -30,6 +30,7 @@ from app.models import utcnow
 from app.tokens.vault import Vault
 
 MAX_TOKEN = 128  # our tokens are 43 characters; anything much longer is not ours
+GUID_LIKE = "________-____-____-____-____________"  # a tenant id, in LIKE's one-character "_"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class Links:
         tenant = link_fields.tenant(tenant)  # a reconnect's hint is the connection's own account
         if kind == ADMIN_CONSENT:
             tenant = link_fields.admin_tenant(tenant, scope)
+        if scope is not None:  # a one-tenant helpdesk addresses only its own tenant (C52)
+            domains = link_fields.own_domains(db, created_by, scope)
+            link_fields.addressed_within(tenant, scope, domains)
         token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
         link = HelpdeskLink(
             token_hash=self._hasher.hash_token(token),
@@ -158,6 +162,8 @@ def visible(db: DB, link_id: str, scope: frozenset[str] | None) -> HelpdeskLink 
     link = db.get(HelpdeskLink, link_id[:36])
     if link is None or not roles.in_scope(link.tenant_id, scope):
         return None
+    if scope is not None and link_fields.is_tenant_id(link.tenant) and link.tenant not in scope:
+        return None  # made before C52 for another tenant: its events are not this helpdesk's
     return link
 
 
@@ -192,4 +198,12 @@ def _scoped(
     query: Select[tuple[HelpdeskLink]], scope: frozenset[str] | None
 ) -> Select[tuple[HelpdeskLink]]:
     """Limit a link query to the helpdesk scope."""
-    return query if scope is None else query.where(HelpdeskLink.tenant_id.in_(sorted(scope)))
+    if scope is None:
+        return query
+    tenants = sorted(scope)
+    addressed = (
+        HelpdeskLink.tenant.is_(None)
+        | HelpdeskLink.tenant.in_(tenants)
+        | HelpdeskLink.tenant.not_like(GUID_LIKE)
+    )
+    return query.where(HelpdeskLink.tenant_id.in_(tenants), addressed)

@@ -110,9 +110,16 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
     return redirect(url_for("helpdesk.show_link", link_id=link.id), code=303)
 
 
-@bp.route("/troubleshoot", methods=["GET", "POST"])
+@bp.get("/troubleshoot")
 @login_required(role="helpdesk")
 def troubleshoot() -> ResponseReturnValue:
+    """Show the empty troubleshooter: a GET reads no input and writes nothing (C50)."""
+    return render_template("helpdesk/troubleshoot.html", text="", parsed=None, diagnosis=None)
+
+
+@bp.post("/troubleshoot")
+@login_required(role="helpdesk")
+def diagnose_paste() -> ResponseReturnValue:
     """Read a pasted AADSTS code, Entra message or support block and show the diagnosis."""
     text = (request.form.get("text") or "")[: paste.MAX_PASTE]
     parsed = paste.parse_error_text(text) if text.strip() else None

@@ -47,13 +47,18 @@ def find_person() -> ResponseReturnValue:
     """Find a person by username or e-mail and show everything the helpdesk needs."""
     query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
     tenants = helpdesk_scope()
-    people = lookup.people(db.session, query, tenants) if query else []
-    if query:
+    # A lookup reached from another site is shown prefilled, not run: it writes no audit row and
+    # a link elsewhere cannot make a helpdesk member search (C51). Every search that runs is
+    # audited.
+    asked_here = _asked_here()
+    people = lookup.people(db.session, query, tenants) if query and asked_here else []
+    if query and asked_here:
         link_events.audit(db.session, staff(), "helpdesk.lookup", query, found=str(len(people)))
         db.session.commit()
     return render_template(
         "helpdesk/users.html",
         query=query,
+        confirm=bool(query) and not asked_here,
         people=[lookup.person(db.session, username, tenants) for username in people],
         status_labels=STATUS_LABELS,
         connectors=extensions.connectors(),
@@ -126,6 +131,23 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
     else:
         flash("E-mail is not configured: copy the link below and send it to the person.")
     return reveal_link(made)
+
+
+def _asked_here() -> bool:
+    """Tell whether this GET came from the portal's own pages or the person's own address bar.
+
+    Browsers send Sec-Fetch-Site on every navigation ("none" when typed or bookmarked); without
+    it (older browsers, scripts with the cookie) a Referer or Origin, if sent, must be this site.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    here = current_app.config["PUBLIC_URL"].rstrip("/")
+    for header in ("Origin", "Referer"):
+        value = request.headers.get(header)
+        if value and value.rstrip("/") != here and not value.startswith(here + "/"):
+            return False
+    return True
 
 
 def _connection(connection_id: str) -> Connection:
