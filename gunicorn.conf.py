@@ -17,7 +17,17 @@ threads = int(os.environ.get("PORTAL_THREADS", 16))
 timeout = int(os.environ.get("PORTAL_WORKER_TIMEOUT", 60))
 graceful_timeout = int(os.environ.get("PORTAL_GRACEFUL_TIMEOUT", 30))  # finish requests in flight
 keepalive = 5
-forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn applies X-Forwarded-Proto only from these peers; by default the same proxies the app
+# trusts for X-Forwarded-For (PORTAL_TRUSTED_PROXIES; none: nobody).
+forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS") or os.environ.get(
+    "PORTAL_TRUSTED_PROXIES", ""
+)
+# gunicorn's own header limits (its defaults) answer before the app, with its own HTML page:
+# a request line over 4094 bytes (414), a field over 8190 bytes or over 100 fields (431). Within
+# them, the app refuses headers over PORTAL_HEADER_MAX_BYTES in all with JSON on /api/.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 errorlog = "-"
 # The portal writes its own access line per request, in JSON and with the request id
 # (app/platform/logs.py).
