@@ -19,7 +19,7 @@ from app.models import LinkEvent
 from app.models import utcnow
 
 log = logging.getLogger(__name__)
-ANONYMOUS_FAILED = "flow.failed.anonymous"  # one row per connector, diagnosis and hour (C48)
+ANONYMOUS_FAILED = "flow.failed.anonymous"  # one row per connector, diagnosis and hour (C53)
 SAFE_CODE = re.compile(r"AADSTS[0-9]{1,9}|[a-z_]{1,40}")
 
 

@@ -89,7 +89,7 @@ class Links:
         tenant = link_fields.tenant(tenant)  # a reconnect's hint is the connection's own account
         if kind == ADMIN_CONSENT:
             tenant = link_fields.admin_tenant(tenant, scope)
-        if scope is not None:  # a one-tenant helpdesk addresses only its own tenant (C52)
+        if scope is not None:  # a one-tenant helpdesk addresses only its own tenant (C57)
             domains = link_fields.own_domains(db, created_by, scope)
             link_fields.addressed_within(tenant, scope, domains)
         token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
@@ -163,7 +163,7 @@ def visible(db: DB, link_id: str, scope: frozenset[str] | None) -> HelpdeskLink 
     if link is None or not roles.in_scope(link.tenant_id, scope):
         return None
     if scope is not None and link_fields.is_tenant_id(link.tenant) and link.tenant not in scope:
-        return None  # made before C52 for another tenant: its events are not this helpdesk's
+        return None  # made before C57 for another tenant: its events are not this helpdesk's
     return link
 
 

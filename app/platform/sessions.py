@@ -51,7 +51,7 @@ STORE_KEY_PURPOSE = b"ccp-session-store-id"
 # Session data is sealed with the vault, bound to its store key (pending flows, CSRF, user).
 SEAL_SEPARATOR = b"\x00"
 # Anonymous visitors whose session holds only Flask-WTF's CSRF token get no row: the session
-# cookie itself carries the token, signed with SECRET_KEY (a signed double-submit, C47).
+# cookie itself carries the token, signed with SECRET_KEY (a signed double-submit, C52).
 CSRF_SALT = "ccp-anonymous-csrf"
 CSRF_SESSION_KEY = "csrf_token"  # Flask-WTF's WTF_CSRF_FIELD_NAME default, which the app keeps
 
@@ -62,7 +62,7 @@ def _naive_utc() -> datetime:
 
 
 class KeyedStore(ServerSideSessionInterface):
-    """Store ids are a keyed hash of the cookie value, and stored data is sealed (C46)."""
+    """Store ids are a keyed hash of the cookie value, and stored data is sealed (C51)."""
 
     app: Flask
 

@@ -1,4 +1,4 @@
-"""Sessions at rest and anonymous growth: the red-team findings 4 and 5 of issue 16 (C46-C48)."""
+"""Sessions at rest and anonymous growth: the red-team findings 4 and 5 of issue 16 (C51-C53)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def cookie(web: Web) -> str:
     return found.value
 
 
-def test_c46_no_cookie_value_and_no_flow_secret_at_rest(web: Web, app: Flask) -> None:
+def test_c51_no_cookie_value_and_no_flow_secret_at_rest(web: Web, app: Flask) -> None:
     web.sign_in()
     auth_uri = web.authenticate()  # a pending flow: state, nonce and PKCE verifier in the session
     value = cookie(web)
@@ -69,7 +69,7 @@ def test_c46_no_cookie_value_and_no_flow_secret_at_rest(web: Web, app: Flask) ->
         assert b"user@fabrikam.test" not in data
 
 
-def test_c46_a_stolen_store_key_is_not_a_cookie(web: Web, app: Flask) -> None:
+def test_c51_a_stolen_store_key_is_not_a_cookie(web: Web, app: Flask) -> None:
     web.sign_in()
     key, _ = next(item for item in stored(app))
     thief = app.test_client()
@@ -78,7 +78,7 @@ def test_c46_a_stolen_store_key_is_not_a_cookie(web: Web, app: Flask) -> None:
     assert answer.status_code in (302, 303) and "/sign-in" in answer.headers["Location"]
 
 
-def test_c47_anonymous_page_views_add_no_session(app: Flask) -> None:
+def test_c52_anonymous_page_views_add_no_session(app: Flask) -> None:
     before = len(stored(app))
     for _ in range(250):
         assert app.test_client().get("/sign-in").status_code == 200
@@ -86,7 +86,7 @@ def test_c47_anonymous_page_views_add_no_session(app: Flask) -> None:
     assert len(stored(app)) == before
 
 
-def test_c47_anonymous_forms_keep_csrf(web: Web, app: Flask, entra: Emulator) -> None:
+def test_c52_anonymous_forms_keep_csrf(web: Web, app: Flask, entra: Emulator) -> None:
     assert web.client.post("/sign-in").status_code == 400  # no token: refused
     assert web.client.post("/sign-in", data={"csrf_token": "forged"}).status_code == 400
     forged = app.test_client()
@@ -98,7 +98,7 @@ def test_c47_anonymous_forms_keep_csrf(web: Web, app: Flask, entra: Emulator) ->
     assert len(stored(app)) == 1
 
 
-def test_c48_forged_failed_callbacks_collapse_into_one_counter(web: Web, app: Flask) -> None:
+def test_c53_forged_failed_callbacks_collapse_into_one_counter(web: Web, app: Flask) -> None:
     with app.app_context():
         before = db.session.scalar(select(func.count()).select_from(AuditEvent)) or 0
     description = "AADSTS50020: <script>evil</script> call +1-555-attacker"

@@ -113,7 +113,7 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
 @bp.get("/troubleshoot")
 @login_required(role="helpdesk")
 def troubleshoot() -> ResponseReturnValue:
-    """Show the empty troubleshooter: a GET reads no input and writes nothing (C50)."""
+    """Show the empty troubleshooter: a GET reads no input and writes nothing (C55)."""
     return render_template("helpdesk/troubleshoot.html", text="", parsed=None, diagnosis=None)
 
 

@@ -48,7 +48,7 @@ def find_person() -> ResponseReturnValue:
     query = (request.args.get("q") or "").strip().lower()[:MAX_QUERY]
     tenants = helpdesk_scope()
     # A lookup reached from another site is shown prefilled, not run: it writes no audit row and
-    # a link elsewhere cannot make a helpdesk member search (C51). Every search that runs is
+    # a link elsewhere cannot make a helpdesk member search (C56). Every search that runs is
     # audited.
     asked_here = _asked_here()
     people = lookup.people(db.session, query, tenants) if query and asked_here else []
