@@ -1,10 +1,12 @@
 """Production gunicorn settings for `consent-portal serve`; every value can be overridden."""
 
+import json
 import multiprocessing
 import os
 import shutil
 from pathlib import Path
 
+from gunicorn import util
 from gunicorn.glogging import Logger
 
 bind = os.environ.get("PORTAL_BIND", "0.0.0.0:8000")
@@ -22,12 +24,31 @@ keepalive = 5
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS") or os.environ.get(
     "PORTAL_TRUSTED_PROXIES", ""
 )
-# gunicorn's own header limits (its defaults) answer before the app, with its own HTML page:
-# a request line over 4094 bytes (414), a field over 8190 bytes or over 100 fields (431). Within
-# them, the app refuses headers over PORTAL_HEADER_MAX_BYTES in all with JSON on /api/.
+# gunicorn's own header limits (its defaults) answer before the app: a request line over 4094
+# bytes (414), a field over 8190 bytes or over 100 fields (431), in JSON (write_json_error below).
+# Within them, the app refuses headers over PORTAL_HEADER_MAX_BYTES in all, in JSON on /api/.
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+
+def write_json_error(sock, status_int, reason, mesg):  # noqa: ANN001, ANN201 - gunicorn's
+    """Answer a request gunicorn refuses before the app sees it in the API's JSON, not HTML.
+
+    The path is not known yet (the headers did not parse), so every such refusal is JSON; mesg
+    can quote the request, so only the reason is sent.
+    """
+    code = "invalid_request" if status_int < 500 else "server_error"
+    body = json.dumps({"error": code, "error_description": reason}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+        f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = write_json_error  # workers/base.py calls util.write_error for these answers
 errorlog = "-"
 # The portal writes its own access line per request, in JSON and with the request id
 # (app/platform/logs.py).
