@@ -67,7 +67,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # bound, workers still booting
             time.sleep(0.2)
     pytest.fail("gunicorn did not answer /healthz within 60 s")
 
