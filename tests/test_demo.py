@@ -109,7 +109,7 @@ def wait_for(url: str, process: subprocess.Popen[str]) -> str:
             pytest.fail(f"the demo exited early: {process.stdout.read() if process.stdout else ''}")
         try:
             return requests.get(url, timeout=2).text
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still starting
             time.sleep(0.3)
     pytest.fail("the demo did not answer within 60 s")
 
