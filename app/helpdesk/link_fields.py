@@ -99,9 +99,12 @@ def own_domains(db: DB, created_by: str, scope: frozenset[str]) -> frozenset[str
 
 
 def addressed_within(
-    tenant: str | None, scope: frozenset[str] | None, domains: frozenset[str]
+    tenant: str | None,
+    scope: frozenset[str] | None,
+    domains: frozenset[str],
+    hint: str | None = None,
 ) -> None:
-    """Refuse a link a one-tenant helpdesk addresses to another tenant (by id or domain)."""
+    """Refuse a link a one-tenant helpdesk addresses to another tenant (id, domain or person)."""
     if scope is None:
         return
     refused = LinkRefused(
@@ -112,6 +115,11 @@ def addressed_within(
         tenant not in scope if is_tenant_id(tenant) else tenant not in domains
     ):
         raise refused
+    if hint is not None and hint.rpartition("@")[2].lower() not in domains:
+        raise LinkRefused(
+            "A link can only be made for someone in your own organisation: give an address in "
+            "one of your tenant's domains."
+        )
 
 
 def login_hint(value: str | None) -> str | None:

@@ -91,7 +91,7 @@ class Links:
             tenant = link_fields.admin_tenant(tenant, scope)
         if scope is not None:  # a one-tenant helpdesk addresses only its own tenant (C57)
             domains = link_fields.own_domains(db, created_by, scope)
-            link_fields.addressed_within(tenant, scope, domains)
+            link_fields.addressed_within(tenant, scope, domains, hint)
         token = secrets.token_urlsafe(32)  # 256 bits from secrets (checklist principle 3)
         link = HelpdeskLink(
             token_hash=self._hasher.hash_token(token),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,17 @@ def engine_options(url: str, timeout: float, connect_timeout: float = 2) -> dict
             },
         }
     return {"pool_pre_ping": True}
+
+
+def owner_only(url: str) -> None:
+    """Create a SQLite database file owner-only (0600), or make an existing one so (C54).
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    if not url.startswith("sqlite:///"):
+        return
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)

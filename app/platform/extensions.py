@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.extensions[REDIS] = redis_client
     if redis_client is not None:
         config["SESSION_REDIS"] = redis_client
+    database.owner_only(config["DATABASE_URL"])  # before the engine first creates it
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

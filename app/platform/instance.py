@@ -23,6 +23,7 @@ def path(overrides: Mapping[str, Any] | None = None) -> str:
     chosen = (overrides or {}).get("INSTANCE_PATH") or os.environ.get(ENV) or "instance"
     folder = Path(chosen).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # keys, the database and the demo's settings live here: owner only (C54)
     return str(folder)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import stat
+from pathlib import Path
 from typing import cast
 from urllib.parse import urlencode
 
@@ -12,7 +14,9 @@ from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import select
 
+from app import create_app
 from app.models import AuditEvent
+from app.models import HelpdeskLink
 from app.models import ServerSession
 from app.platform.extensions import db
 from entra_emulator import Emulator
@@ -114,3 +118,33 @@ def test_c53_forged_failed_callbacks_collapse_into_one_counter(web: Web, app: Fl
     assert len(rows) == 1
     assert rows[0].action == "flow.failed.anonymous" and rows[0].detail["count"] == "20"
     assert all("attacker" not in str(row.detail) and "evil" not in str(row.detail) for row in rows)
+
+
+def test_an_own_tenant_helpdesk_cannot_make_a_link_for_another_tenants_person(
+    app: Flask, web: Web
+) -> None:
+    web.sign_in("helpdesk@contoso.test")  # the Helpdesk app role: contoso only
+    token = web.csrf("/helpdesk")
+    form = {"kind": "authenticate", "connector": "onedrive", "days": "7", "csrf_token": token}
+    refused = web.client.post(
+        "/helpdesk/links", data=form | {"login_hint": "user@fabrikam.test"}, follow_redirects=True
+    )
+    assert "someone in your own organisation" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(HelpdeskLink)).first() is None
+    made = web.client.post("/helpdesk/links", data=form | {"login_hint": "user@contoso.test"})
+    assert made.status_code == 303
+
+
+def test_the_sqlite_file_and_the_instance_folder_are_owner_only(tmp_path: Path) -> None:
+    folder = tmp_path / "owner-only"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)  # an existing, too open folder is narrowed too
+    portal = create_app({"TESTING": True, "INSTANCE_PATH": str(folder), "IDENTITY_CHECK": False})
+    database = folder / "portal.db"
+    assert portal.config["DATABASE_URL"] == f"sqlite:///{database}"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+    for companion in (folder / "portal.db-wal", folder / "portal.db-shm"):
+        if companion.exists():
+            assert stat.S_IMODE(companion.stat().st_mode) & 0o077 == 0

@@ -118,7 +118,7 @@ def test_configured_helpdesk_users_get_in(web: Web, app: Flask) -> None:
 
 
 def test_authenticate_link_from_creation_to_completed(helpdesk: Web, app: Flask) -> None:
-    link_id, url = create_link(helpdesk, login_hint="user@fabrikam.test")
+    link_id, url = create_link(helpdesk, login_hint="admin@contoso.test")
     assert url.startswith(f"{app.config['PUBLIC_URL']}/l/") and len(path_of(url)) >= 3 + 43
     page = helpdesk.client.get(f"/helpdesk/links/{link_id}").get_data(as_text=True)
     assert "Not opened" in page and path_of(url) not in page  # the URL is shown once
@@ -128,15 +128,15 @@ def test_authenticate_link_from_creation_to_completed(helpdesk: Web, app: Flask)
 
     person = helpdesk.other()
     landing = person.client.get(path_of(url)).get_data(as_text=True)
-    assert "Your helpdesk asked you to connect OneDrive as user@fabrikam.test" in landing
+    assert "Your helpdesk asked you to connect OneDrive as admin@contoso.test" in landing
     with person.client.session_transaction() as session:
         assert not session.get(FLOWS_KEY)  # opening starts nothing
     start = person.client.post(path_of(url), data={"csrf_token": person.csrf(path_of(url))})
     assert start.status_code == 303
     assert parse_qs(urlsplit(start.headers["Location"]).query)["login_hint"] == [
-        "user@fabrikam.test"
+        "admin@contoso.test"
     ]
-    done = person.callback(helpdesk.entra.sign_in(start.headers["Location"], "user@fabrikam.test"))
+    done = person.callback(helpdesk.entra.sign_in(start.headers["Location"], "admin@contoso.test"))
     assert person.code(done).startswith("ccp_")
 
     listing = helpdesk.client.get("/helpdesk").get_data(as_text=True)
