@@ -7,9 +7,14 @@ import logging
 import os
 import re
 import secrets
+import socket
+import sys
 from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import STDOUT
+from subprocess import Popen
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import quote
@@ -291,3 +296,37 @@ def find_leaks(secrets_issued: set[str], base: Path) -> set[str]:
         else:
             leaks.add(where)
     return leaks
+
+
+def free_port() -> int:
+    """Return a loopback port that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(app: Flask, tmp_path: Path, workers: int) -> Iterator[tuple[int, Popen[bytes]]]:
+    """Run `consent-portal serve` on the app's database and emulator; yield (port, process)."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "PORTAL_INSTANCE_PATH": app.instance_path,
+        "PORTAL_DATABASE_URL": app.config["DATABASE_URL"],
+        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PORTAL_AUTHORITY_HOST": app.config["AUTHORITY_HOST"],
+        "PORTAL_CLIENT_ID": app.config["CLIENT_ID"],
+        "PORTAL_CLIENT_SECRET": app.config["CLIENT_SECRET"],
+        "PORTAL_CA_FILE": app.config["CA_FILE"],
+        "PORTAL_RATELIMIT_TOKEN": "100000/minute",
+        "PORTAL_RATELIMIT_IP": "100000/minute",
+    }
+    script = Path(sys.executable).parent / "consent-portal"
+    command = [str(script), "serve", "--port", str(port), "--workers", str(workers)]
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = Popen(command, env=env, stdout=log, stderr=STDOUT)
+    try:
+        yield port, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,45 +15,19 @@ import requests
 from flask import Flask
 
 from entra_emulator import Emulator
+from tests.conftest import gunicorn
 
 pytestmark = pytest.mark.slow
 CALLERS = 20
 
 
-def free_port() -> int:
-    """Return a port that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(app: Flask, tmp_path: Path) -> Iterator[str]:
     """Run `consent-portal serve --workers 2` on the app's database and instance folder."""
-    port = free_port()
-    env = dict(os.environ) | {
-        "PORTAL_INSTANCE_PATH": app.instance_path,
-        "PORTAL_DATABASE_URL": app.config["DATABASE_URL"],
-        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "PORTAL_AUTHORITY_HOST": app.config["AUTHORITY_HOST"],
-        "PORTAL_CLIENT_ID": app.config["CLIENT_ID"],
-        "PORTAL_CLIENT_SECRET": app.config["CLIENT_SECRET"],
-        "PORTAL_CA_FILE": app.config["CA_FILE"],
-        "PORTAL_RATELIMIT_TOKEN": "100000/minute",
-        "PORTAL_RATELIMIT_IP": "100000/minute",
-    }
-    script = Path(sys.executable).parent / "consent-portal"
-    command = [str(script), "serve", "--port", str(port), "--workers", "2"]
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with gunicorn(app, tmp_path, workers=2) as (port, process):
+        url = f"http://127.0.0.1:{port}"
         wait_until_up(url, process)
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -10,7 +10,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from app.errors import ConfigError
 from app.platform.security import TrustedProxies
 from app.platform.security import trusted_networks
 from app.web.bearer import parse_authorization
+from tests.conftest import gunicorn
 
 TEST_REDIS = os.environ.get("PORTAL_TEST_REDIS_URL", "")
 STORES = ["memory", "redis"]
@@ -383,39 +383,12 @@ def test_huge_headers_get_431_json_on_the_api(make_portal: Callable[..., Flask],
 # C49/C50: the same through a real gunicorn, as `consent-portal serve` runs it.
 
 
-def free_port() -> int:
-    """Return a port that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(app: Flask, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """Run `consent-portal serve --workers 1` on the app's database; yield (host, port)."""
-    port = free_port()
-    env = dict(os.environ) | {
-        "PORTAL_INSTANCE_PATH": app.instance_path,
-        "PORTAL_DATABASE_URL": app.config["DATABASE_URL"],
-        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "PORTAL_AUTHORITY_HOST": app.config["AUTHORITY_HOST"],
-        "PORTAL_CLIENT_ID": app.config["CLIENT_ID"],
-        "PORTAL_CLIENT_SECRET": app.config["CLIENT_SECRET"],
-        "PORTAL_CA_FILE": app.config["CA_FILE"],
-        "PORTAL_RATELIMIT_TOKEN": "100000/minute",
-        "PORTAL_RATELIMIT_IP": "100000/minute",
-    }
-    script = Path(sys.executable).parent / "consent-portal"
-    command = [str(script), "serve", "--port", str(port), "--workers", "1"]
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with gunicorn(app, tmp_path, workers=1) as (port, process):
         wait_until_up(port, process)
         yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
