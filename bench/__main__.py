@@ -36,6 +36,7 @@ import requests
 import sqlalchemy
 
 from app.platform.config import DEFAULTS
+from bench import data
 from bench.loadgen import CSRF
 from bench.loadgen import load_worker
 
@@ -528,6 +529,10 @@ def main() -> None:
                    f"({2 / PROBE_INTERVAL:.0f}/s): {busy_paced['p95']:.1f} vs "
                    f"{idle_paced['p95']:.1f} ms, {busy_paced['p95'] / idle_paced['p95']:.2f}",
                    "<= 2", busy["p95"] / idle["p95"] <= 2)  # fmt: skip
+
+            # 8-10. data tools: proxy streaming, a table export, small proxied GETs (last: they
+            # connect admin@fabrikam.test's SharePoint, and figure 6 expects one such connection)
+            data.figures(sys.modules[__name__], portal, entra, figure)
         finally:
             portal.stop()
             engine.dispose()
