@@ -115,17 +115,24 @@ class Proxy:
         if method not in ("GET", "HEAD"):
             raise BadProxyRequest("The proxy is read-only: GET and HEAD.")
         path = targets.checked_path(path)  # before anything else: no lookup for a bad path
-        connector = self._connector(code)
-        target = targets.resolve(
-            connector,
-            path,
-            resource_urls=self._settings.resource_urls,
-            storage_accounts=self._settings.storage_accounts,
-            account=account,
-        )
+        found: list[tuple[Connector, targets.Target]] = []
+
+        def resolve(connector_id: str) -> None:
+            """Resolve the target for the code's connector, before any token is refreshed."""
+            connector = self._connector(connector_id)
+            found.append((connector, targets.resolve(
+                connector,
+                path,
+                resource_urls=self._settings.resource_urls,
+                storage_accounts=self._settings.storage_accounts,
+                account=account,
+            )))  # fmt: skip
+
+        token = self._broker.access_token(code, before=resolve)["access_token"]
+        connector, target = found[0]
         url = f"{target.url}?{query}" if query else target.url
         sent = _request_headers(headers) | dict(target.headers)
-        answer = self._send(method, url, sent, self._broker.access_token(code)["access_token"])
+        answer = self._send(method, url, sent, token)
         if answer.status_code == 401:  # a revoked or expired token: one forced refresh, once
             answer.close()
             token = self._broker.access_token(code, force_refresh=True)["access_token"]
@@ -137,9 +144,9 @@ class Proxy:
             connector=connector.id,
         )
 
-    def _connector(self, code: str) -> Connector:
-        """Return the connector of the code's connection (InvalidToken for an unknown code)."""
-        connector = self._connectors.get(self._broker.connector_of(code))
+    def _connector(self, connector_id: str) -> Connector:
+        """Return a connection's connector, if this deployment still offers it."""
+        connector = self._connectors.get(connector_id)
         if connector is None:
             raise BadProxyRequest("This connection's connector is no longer offered here.")
         return connector
