@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,6 +24,7 @@ from app.identity.entra import Identity
 from app.identity.settings import IdentitySettings
 from app.platform import extensions
 from entra_emulator import Emulator
+from tests.conftest import free_port
 
 CLIENT = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
 HOST = "https://login.example.test"
@@ -132,13 +132,6 @@ def test_an_error_redirect_keeps_subcode_and_ids(app: Flask, entra: Emulator) ->
     assert error.correlation_id == "0a1b2c3d-0000-4000-8000-000000000002"
     assert error.details["aadsts"] == "AADSTS65004"
     assert entra.request_log(endpoint="token") == []  # code and error together: no redemption (C6)
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_an_unreachable_identity_provider(app: Flask) -> None:

@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.models import Connection
 from app.tokens.vault import Vault
 from entra_emulator import Emulator
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 TEST_PG = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -54,13 +55,6 @@ if not (TEST_PG and TEST_REDIS):
         "set PORTAL_TEST_DATABASE_URL and PORTAL_TEST_REDIS_URL for the multi-instance tests",
         allow_module_level=True,
     )
-
-
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def new_key() -> str:

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from app.models import utcnow
 from app.platform.extensions import db
 from app.platform.extensions import notifier
 from entra_emulator import Emulator
+from tests.conftest import free_port
 from tests.signins import People
 from tests.signins import Web
 
@@ -68,13 +68,6 @@ class Mailbox:
     def to(self, address: str) -> list[Any]:
         """Return the messages for one recipient."""
         return [m for m in self.messages if m["To"] == address]
-
-
-def free_port() -> int:
-    """Return a port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

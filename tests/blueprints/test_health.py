@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.conftest import free_port
+
 EVERY_STORE = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @EVERY_STORE

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,14 +18,8 @@ from app.platform import extensions
 from app.platform import logs
 from app.platform.extensions import db
 from entra_emulator import Emulator
+from tests.conftest import free_port
 from tests.signins import Web
-
-
-def free_port() -> int:
-    """Return a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

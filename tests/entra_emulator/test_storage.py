@@ -9,6 +9,8 @@ from xml.etree import ElementTree
 
 import pytest
 import requests
+from azure.core.credentials import AccessToken
+from azure.storage.blob import BlobServiceClient  # the client-tests extra: make test installs it
 
 from entra_emulator import Emulator
 from entra_emulator.content import expected
@@ -124,15 +126,13 @@ def test_blob_properties_by_head(blobs: Get) -> None:
 
 
 def test_the_azure_sdk_parses_the_answers(emu: Emulator, reader_token: str) -> None:
-    blob_sdk = pytest.importorskip("azure.storage.blob")
-    credentials = pytest.importorskip("azure.core.credentials")
 
     class Credential:
         def get_token(self, *scopes: str, **options: Any) -> Any:
-            return credentials.AccessToken(reader_token, int(time.time()) + 3000)
+            return AccessToken(reader_token, int(time.time()) + 3000)
 
     emu.control("POST", "/_emulator/data", json={"generated_blobs": {"raw": 3}})
-    service = blob_sdk.BlobServiceClient(
+    service = BlobServiceClient(
         f"{emu.base_url}/storage/demostorage",
         credential=Credential(),
         connection_verify=str(emu.ca_path),
