@@ -78,7 +78,7 @@ class Exporter:
         table = tables.for_connector(connector.id).get(name) if connector else None
         if connector is None or table is None:
             raise BadProxyRequest(f"table: {name[:64]!r} is not a table of this connection.")
-        pages = Pages(self, code, connector, table, params)
+        pages = Pages(self, code, connector, table, params, top)
         rows = _limited(pages.rows(), top)
         try:  # the first rows before the first byte, so that a failure is still an HTTP error
             first = list(_take(rows, formats.BATCH))

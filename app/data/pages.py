@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Protocol
 from urllib.parse import quote
@@ -39,8 +41,10 @@ class Pages:
         connector: Connector,
         table: tables.Table,
         params: Mapping[str, str],
+        top: int | None = None,
     ) -> None:
         self.exporter, self.code, self.table, self.params = exporter, code, table, params
+        self.wanted = top  # rows the caller still wants: no page is fetched ahead past them
         account = params.get("account") if connector.id == "azure-storage" else None
         if params.get("account") and account is None:
             raise BadProxyRequest("account: only Azure Storage tables take one.")
@@ -58,15 +62,38 @@ class Pages:
             yield from self._odata(f"{self.root}/{self.path}")
 
     def _odata(self, url: str | None) -> Iterator[dict[str, Any]]:
-        """Follow @odata.nextLink to the end (only on the resource's own origin)."""
-        first = True
-        while url:
-            page = _json(self.exporter.fetch(self.code, url, self.headers, first))
-            values = page.get("value")
-            for row in values if isinstance(values, list) else [page]:
-                yield formats.flatten(row)
-            url = self._next(page.get("@odata.nextLink"))
-            first = False
+        """Follow @odata.nextLink to the end (only on the resource's own origin).
+
+        The next page is fetched while this one is flattened and encoded, so the resource's time
+        per page and ours overlap instead of adding up; a top= that this page fills stops it.
+        """
+        ahead = _Ahead(self.exporter, self.code, self.headers)
+        try:
+            body = ahead.fetch(url, first=True) if url else None
+            while body is not None:
+                page = _json(body)
+                values = page.get("value")
+                rows = values if isinstance(values, list) else [page]
+                stop: ExportInterrupted | None = None
+                try:
+                    url = self._next(page.get("@odata.nextLink"))
+                except ExportInterrupted as error:  # after this page's rows, as before
+                    url, stop = None, error
+                later = ahead.start(url) if url and self._more_after(len(rows)) else None
+                for row in rows:
+                    yield formats.flatten(row)
+                if stop is not None:
+                    raise stop
+                body = later.result() if later is not None else None
+        finally:
+            ahead.close()
+
+    def _more_after(self, count: int) -> bool:
+        """Count a page's rows against top=; return whether another page may still be read."""
+        if self.wanted is None:
+            return True
+        self.wanted -= count
+        return self.wanted > 0
 
     def _walk(self, url: str) -> Iterator[dict[str, Any]]:
         """Yield a folder's items, then its subfolders' items, breadth first."""
@@ -101,6 +128,29 @@ class Pages:
         if _origin(link) != _origin(self.root):
             raise ExportInterrupted("The resource's next page pointed elsewhere; stopped.")
         return link
+
+
+class _Ahead:
+    """Fetches at most one page ahead in a thread of its own, for one export."""
+
+    def __init__(self, exporter: Fetcher, code: str, headers: Mapping[str, str]) -> None:
+        self.exporter, self.code, self.headers = exporter, code, headers
+        self.pool: ThreadPoolExecutor | None = None
+
+    def fetch(self, url: str, first: bool) -> bytes:
+        """Return a page's body, fetched now in the caller's thread."""
+        return self.exporter.fetch(self.code, url, self.headers, first)
+
+    def start(self, url: str) -> Future[bytes]:
+        """Start fetching a later page (never the first: its failure is an HTTP error)."""
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="export-page")
+        return self.pool.submit(self.fetch, url, False)
+
+    def close(self) -> None:
+        """Let a page still in flight finish on its own; a closed export does not wait for it."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _headers(connector: Connector) -> dict[str, str]:

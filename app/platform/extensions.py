@@ -74,7 +74,7 @@ def init_app(app: Flask) -> None:
     sessions.init_app(app, server_session)
     with app.app_context():  # lease renewal and the notifier run in threads without a context
         engine = db.engine
-    services.build(app, redis_client, engine, session_factory)
+    services.build(app, redis_client, engine)
     database.prepare(app)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,6 +16,7 @@ from app.data.export import ExportSettings
 from app.data.proxy import Proxy
 from app.data.proxy import ProxySettings
 from app.data.proxy import http_client
+from app.data.proxy import proxy_client
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
@@ -49,10 +49,14 @@ def build(
     app: Flask,
     redis_client: redis.Redis | None,
     engine: Engine,
-    session_factory: Callable[[], orm.Session],
 ) -> None:
     """Build the portal's own services from this app's settings into app.extensions."""
     config = app.config
+
+    # Bound to the engine, not to current_app: table exports fetch their next page in a thread.
+    def session_factory() -> orm.Session:
+        return orm.Session(engine, expire_on_commit=False)
+
     vault_ = Vault.from_config(config["ENCRYPTION_KEYS"], config["HASH_KEY"])
     connectors = catalogue(config["CONNECTOR_SCOPES"], config["DYNAMICS_ORGS"])
     identity_ = Identity(IdentitySettings.from_config(config))
@@ -68,7 +72,7 @@ def build(
     app.extensions[LOCKS] = locks_
     app.extensions[RATE_LIMITS] = RateLimits(redis_client)
     notifier_ = Notifier(
-        lambda: orm.Session(engine, expire_on_commit=False),
+        session_factory,
         NotifySettings.from_config(config),
         sealer=vault_,  # mail bodies (with working links) are sealed at rest
         delivered=metrics.delivered,
@@ -110,7 +114,7 @@ def build(
 
 
 def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
-    """Build the proxy and the table exporter, sharing one pooled HTTP client."""
+    """Build the proxy and the table exporter, each with its pooled HTTP client."""
     http = http_client(config["CA_FILE"] or None)
     settings = ProxySettings(
         resource_urls=config["RESOURCE_URLS"],
@@ -119,7 +123,10 @@ def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
     )
     broker_ = app.extensions[BROKER]
     app.extensions[PROXY] = Proxy(
-        broker=broker_, connectors=connectors, settings=settings, http=http
+        broker=broker_,
+        connectors=connectors,
+        settings=settings,
+        http=proxy_client(config["CA_FILE"] or None),
     )
     app.extensions[EXPORTER] = Exporter(
         broker=broker_,

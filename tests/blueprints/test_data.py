@@ -149,6 +149,24 @@ def test_a_file_streams_through_byte_for_byte_with_ranges_and_etags(
     assert same.status_code == 304 and same.data == b""
 
 
+def test_a_redirect_to_the_download_url_is_followed_and_a_half_read_body_frees_nothing_wrong(
+    client: FlaskClient, connect: Connect, entra: Emulator
+) -> None:
+    entra.control("POST", "/_emulator/data", json={"content_redirect": True})
+    _, code = connect("onedrive", "user@fabrikam.test")
+    part = client.get(f"/api/v1/proxy/{BIG}", headers=bearer(code) | {"Range": "bytes=10-19"})
+    expected = direct(entra, client, code, BIG)  # requests follows the 302 the same way
+    assert part.status_code == 206 and part.data == expected.content[10:20]
+    paths = [r["path"] for r in upstream_calls(entra)]
+    assert any("/_download/" in path for path in paths), paths  # Graph's 302, then the file
+    for _ in range(3):  # a tool that leaves after the first chunk; the next call still works
+        started = client.get(f"/api/v1/proxy/{BIG}", headers=bearer(code), buffered=False)
+        assert started.status_code == 200 and next(iter(started.response))
+        started.close()
+    me = client.get("/api/v1/proxy/v1.0/me/drive", headers=bearer(code))
+    assert me.status_code == 200 and me.get_json()["id"]
+
+
 def test_a_401_from_the_resource_means_one_refresh_and_one_retry(
     client: FlaskClient, connect: Connect, entra: Emulator
 ) -> None:

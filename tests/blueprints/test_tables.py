@@ -39,6 +39,25 @@ def test_dataverse_rows_follow_every_page(
     assert len(me) == 1 and me[0]["UserId"]
 
 
+def test_a_later_page_that_fails_ends_the_stream_with_an_error_line(
+    client: FlaskClient, connect: Connect, entra: Emulator
+) -> None:
+    entra.control("POST", "/_emulator/data", json={"rows": {"accounts": 15000}})
+    _, code = connect("dynamics", "user@contoso.test")
+    answer = client.get(
+        "/api/v1/tables/entity?set=accounts&format=ndjson",
+        headers={"Authorization": f"Bearer {code}"},
+        buffered=False,
+    )
+    assert answer.status_code == 200  # the first page is read; the second may be in flight
+    fault = {"endpoint": "dynamics", "status": 500, "count": 5}
+    entra.control("POST", "/_emulator/faults", json=fault)  # so page 2 or 3 fails
+    lines = [json.loads(line) for line in answer.get_data(as_text=True).splitlines()]
+    assert lines[-1]["error"] == "export_interrupted", lines[-1]
+    assert 5000 <= len(lines) - 1 < 15000 and "error" not in lines[-2]
+    assert len({row["accountid"] for row in lines[:-1]}) == len(lines) - 1
+
+
 def test_a_refused_first_page_keeps_the_resources_status_and_words(
     client: FlaskClient, connect: Connect
 ) -> None:

@@ -54,16 +54,18 @@ def test_connector_reads_succeed_with_consent(
 def test_graph_refuses_other_audiences_and_expired_tokens(
     emu: Emulator, http: requests.Session, make_cca: CcaFactory, connect: Connect
 ) -> None:
+    listing = f"{emu.base_url}/storage/demostorage/?comp=list"
     storage = connect(make_cca(), "user@fabrikam.test", [STORAGE])["access_token"]
+    # Each token is used where it is valid first: a signature once checked is remembered, and
+    # audience and expiry must still be checked on every later call.
+    assert http.get(listing, headers=bearer(storage, **{"x-ms-version": "2021-08-06"})).ok
     wrong = http.get(f"{emu.base_url}/graph/v1.0/me", headers=bearer(storage))
     assert wrong.status_code == 401 and "audience" in wrong.json()["error"]["message"]
-    emu.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    emu.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3})
     token = connect(make_cca(), "user@fabrikam.test", [STORAGE])["access_token"]
-    time.sleep(1.1)
-    expired = http.get(
-        f"{emu.base_url}/storage/demostorage/?comp=list",
-        headers=bearer(token, **{"x-ms-version": "2021-08-06"}),
-    )
+    assert http.get(listing, headers=bearer(token, **{"x-ms-version": "2021-08-06"})).ok
+    time.sleep(3.1)
+    expired = http.get(listing, headers=bearer(token, **{"x-ms-version": "2021-08-06"}))
     assert expired.status_code == 401 and "<Code>InvalidAuthenticationInfo</Code>" in expired.text
 
 
