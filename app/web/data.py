@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 from flask import Response
 from flask import request
-from flask import stream_with_context
 from flask.typing import ResponseReturnValue
 
 from app.data.proxy import query_without
@@ -55,9 +54,9 @@ def tables() -> ResponseReturnValue:
 def table(name: str) -> ResponseReturnValue:
     """Stream a table's rows as CSV (default), JSON or NDJSON, every page to the end."""
     export = extensions.exporter().open(bearer_code(), name, request.args.to_dict())
-    # Later pages refresh tokens through the broker, whose writes need this app's context.
-    body = stream_with_context(export.body)
-    return Response(body, mimetype=export.media_type, direct_passthrough=True)
+    # No stream_with_context: later pages are read in a thread of the exporter's anyway, and
+    # the broker's sessions are bound to the engine, not to this request.
+    return Response(export.body, mimetype=export.media_type, direct_passthrough=True)
 
 
 @bp.route("/proxy//<path:path>", methods=["GET", "HEAD"], merge_slashes=False)
