@@ -284,3 +284,24 @@ class LinkEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     event: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AccessTrail(Base):
+    """Reads of one connection by one code, address, agent and kind in one hour, counted."""
+
+    __tablename__ = "access_trail"
+    # The upsert's key: a busy tool adds to one row an hour instead of a row per call.
+    __table_args__ = (
+        UniqueConstraint("connection_id", "hour", "code", "address", "agent", "what"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[str] = mapped_column(String(36))
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    code: Mapped[str] = mapped_column(String(12))  # a prefix of the code's HMAC, never the code
+    address: Mapped[str] = mapped_column(String(45))
+    agent: Mapped[str] = mapped_column(String(200))
+    what: Mapped[str] = mapped_column(String(16))  # token, connection, proxy, tables, table
+    count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
