@@ -8,6 +8,7 @@ from app.cli import consent
 from app.cli import portal
 from app.platform import extensions
 from app.platform.extensions import db
+from app.tokens import trail
 
 
 @click.group("jobs")
@@ -29,6 +30,20 @@ def keep_alive(days: int | None) -> None:
     )
     if report.unavailable:
         raise SystemExit(75)  # EX_TEMPFAIL: cron mails the operator, the next run retries
+
+
+@jobs_group.command("prune-trail")
+@click.option(
+    "--days", type=int, help="Keep this many days of the trail (PORTAL_ACCESS_TRAIL_DAYS)."
+)
+def prune_trail(days: int | None) -> None:
+    """Delete access-trail rows older than PORTAL_ACCESS_TRAIL_DAYS."""
+    with portal.app_context(IDENTITY_CHECK=False) as app:
+        keep = days if days is not None else app.config["ACCESS_TRAIL_DAYS"]
+        if keep < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--days")
+        count = trail.prune(db.session, keep)
+    click.echo(f"pruned {count} access-trail row(s) older than {keep} day(s)")
 
 
 @jobs_group.command("run")

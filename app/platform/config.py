@@ -67,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_IDLE_MINUTES": 60,
     "SESSION_MAX_HOURS": 12,  # absolute limit: an active session still ends (principle 9)
     "LAST_USED_RESOLUTION": 60,
+    "ACCESS_TRAIL_DAYS": 90,  # the access trail's rows older than this are pruned by jobs run
     # Consent requests and notifications (issue 4)
     "CONSENT_REQUEST_DAYS": 30,
     "ADMIN_USERS": [],

@@ -40,10 +40,12 @@ from app.platform.services import NOTIFIER
 from app.platform.services import PROXY
 from app.platform.services import RATE_LIMITS
 from app.platform.services import REDIS
+from app.platform.services import TRAIL
 from app.platform.services import VAULT
 from app.tokens.broker import Broker
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
+from app.tokens.trail import Trail
 from app.tokens.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,11 @@ def notifier() -> Notifier:
 def broker() -> Broker:
     """Return this app's token broker."""
     return cast(Broker, current_app.extensions[BROKER])
+
+
+def trail() -> Trail:
+    """Return this app's access trail."""
+    return cast(Trail, current_app.extensions[TRAIL])
 
 
 def connection_store() -> ConnectionStore:

@@ -15,8 +15,8 @@ from app.data.export import Exporter
 from app.data.export import ExportSettings
 from app.data.proxy import Proxy
 from app.data.proxy import ProxySettings
-from app.data.proxy import http_client
 from app.data.proxy import proxy_client
+from app.data.proxy import tls_context
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
@@ -28,6 +28,7 @@ from app.platform.ratelimits import RateLimits
 from app.tokens.broker import Broker
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
+from app.tokens.trail import Trail
 from app.tokens.vault import Vault
 
 IDENTITY = "portal.identity"
@@ -43,6 +44,7 @@ LINKS = "portal.links"
 KEEPALIVE = "portal.keepalive"
 PROXY = "portal.proxy"
 EXPORTER = "portal.exporter"
+TRAIL = "portal.trail"
 
 
 def build(
@@ -81,7 +83,10 @@ def build(
     app.extensions[CONNECTION_STORE] = ConnectionStore(
         sessions=session_factory, vault=vault_, events=notifier_.publish
     )
+    # One write per key per period, like last_used_at: a busy tool does not write per call.
+    app.extensions[TRAIL] = Trail(lambda: engine, period=config["LAST_USED_RESOLUTION"])
     app.extensions[BROKER] = Broker(
+        trail=app.extensions[TRAIL],
         events=notifier_.publish,
         sessions=session_factory,
         engine=lambda: engine,
@@ -115,7 +120,6 @@ def build(
 
 def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
     """Build the proxy and the table exporter, each with its pooled HTTP client."""
-    http = http_client(config["CA_FILE"] or None)
     settings = ProxySettings(
         resource_urls=config["RESOURCE_URLS"],
         storage_accounts=tuple(config["STORAGE_ACCOUNTS"]),
@@ -132,6 +136,6 @@ def _data(app: Flask, config: Any, connectors: dict[str, Connector]) -> None:
         broker=broker_,
         connectors=connectors,
         proxy=settings,
-        http=http,
+        tls=tls_context(config["CA_FILE"] or None),
         settings=ExportSettings(max_wait=config["EXPORT_MAX_WAIT"]),
     )

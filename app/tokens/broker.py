@@ -33,6 +33,8 @@ from app.tokens.rows import DECOY_ACCOUNT
 from app.tokens.rows import DECOY_ID
 from app.tokens.rows import TokenRow
 from app.tokens.rows import decoy_cache
+from app.tokens.trail import Trail
+from app.tokens.trail import calling
 from app.tokens.vault import Vault
 from app.tokens.writes import Events
 from app.tokens.writes import RowWrites
@@ -60,7 +62,9 @@ class Broker:
         refresh_slots: int = 4,
         refresh_slot_wait: float = 1.0,
         refreshed: Callable[[str], None] | None = None,
+        trail: Trail | None = None,
     ) -> None:
+        self._trail = trail  # the access trail: which code read which connection, from where
         # The metrics hook, called with each refresh's result (ok, refused, unavailable, busy).
         self._refreshed = refreshed or _ignore
         self._events = events  # notify.Notifier.publish: webhooks for connection events
@@ -165,6 +169,10 @@ class Broker:
         if row is None or row.status == REVOKED or not self._vault.looks_like_code(code):
             self._decoy()
             raise InvalidToken()
+        caller = calling.get()
+        if self._trail is not None and caller is not None and not caller.recorded:
+            caller.recorded = True  # the proxy's retry or an export's next page is the same read
+            self._trail.hit(row.id, digest, caller)
         return row
 
     def _decoy(self) -> None:

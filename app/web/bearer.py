@@ -22,6 +22,7 @@ from app.errors import InvalidToken
 from app.errors import PortalError
 from app.platform import extensions
 from app.platform.extensions import csrf
+from app.tokens import trail
 
 CODE_FIELDS = ("code", "connection_code", "access_token", "token")
 MAX_HEADER = 512  # a connection code is 47 characters; anything this long is not one
@@ -63,7 +64,14 @@ def limited(view: F) -> F:
             raise TooManyRequests(retry_after=wait)
         if code is None:
             bearer_code()  # raises the same error the view would, before any body is read
-        return view(*args, **kwargs)
+        # The access trail: the broker records this read once it knows the connection.
+        what = (request.endpoint or "").rpartition(".")[2]
+        agent = request.headers.get("User-Agent", "")
+        reset = trail.calling.set(trail.Caller(request.remote_addr or "unknown", agent, what))
+        try:
+            return view(*args, **kwargs)
+        finally:
+            trail.calling.reset(reset)
 
     return cast(F, counted)
 
