@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -10,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 from app.connectors import Connector
 from app.data import formats
 from app.data import tables
 from app.data import targets
 from app.data.formats import ExportInterrupted
+from app.data.line import Answer
+from app.data.line import Line
+from app.data.line import LineBroken
 from app.data.pages import Pages
 from app.data.proxy import ProxySettings
 from app.errors import BadProxyRequest
@@ -54,13 +57,13 @@ class Exporter:
         broker: Broker,
         connectors: Mapping[str, Connector],
         proxy: ProxySettings,
-        http: requests.Session,
+        tls: ssl.SSLContext,
         settings: ExportSettings | None = None,
     ) -> None:
         self._broker = broker
         self._connectors = connectors
         self._proxy = proxy
-        self._http = http
+        self._tls = tls
         self._settings = settings or ExportSettings()
 
     def listing(self, code: str) -> list[dict[str, object]]:
@@ -88,48 +91,86 @@ class Exporter:
 
     # -- one page ---------------------------------------------------------------------------
 
-    def fetch(self, code: str, url: str, headers: Mapping[str, str], first: bool) -> bytes:
-        """Return one page's body, refreshing once on a 401 and waiting out throttling."""
-        waits, forced = 0, False
-        while True:
-            token = self._broker.access_token(code, force_refresh=forced)["access_token"]
-            try:
-                answer = self._http.get(
-                    url,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
-                    timeout=self._proxy.timeout,
-                )
-            except requests.RequestException as error:
-                why = f"the resource did not answer ({type(error).__name__})"
-                raise self._stop(first, why) from None
-            if answer.status_code == 401 and not forced:
-                forced = True  # an expired or revoked token: one forced refresh per page
-                continue
-            if answer.status_code in THROTTLED and waits < MAX_WAITS:
-                wait = _retry_after(answer)
-                if wait <= self._settings.max_wait:
-                    waits += 1
-                    self._settings.sleep(wait)
-                    continue
-            if answer.status_code >= 400:
-                raise self._stop(first, f"the resource answered {answer.status_code}", answer)
-            return answer.content
+    def line(self, root: str) -> PageLine:
+        """Return one export's kept-alive way to its resource."""
+        return PageLine(self, Line(root, self._tls, self._proxy.timeout))
 
-    def _stop(self, first: bool, why: str, answer: requests.Response | None = None) -> Exception:
-        """Return the error that ends an export: an HTTP error before any row, else mid-stream."""
-        log.warning("table export stopped: %s", why)
-        if not first:
-            return ExportInterrupted(f"The export stopped: {why}.")
-        if answer is not None and answer.status_code < 500 and answer.status_code != 429:
-            return ResourceRefused(answer.status_code, _refusal(answer))
-        retry = round(_retry_after(answer)) if answer is not None else 5
-        return TemporarilyUnavailable(f"The export could not start: {why}.", retry_after=retry)
+    def token(self, code: str, forced: bool = False) -> str:
+        """Return an access token fresh at this moment (refreshed when forced)."""
+        return str(self._broker.access_token(code, force_refresh=forced)["access_token"])
 
     def base(self, connector: Connector, account: str | None) -> str:
         """Return the root URL of the connection's resource (and Storage account)."""
         return targets.base_url(
             connector, self._proxy.resource_urls, self._proxy.storage_accounts, account
         )
+
+
+class PageLine:
+    """Asks for one page at a time on an export's connection, with a token fresh for each.
+
+    A 401 means one forced refresh for that page; 429 and 503 are waited out as Retry-After
+    says, up to ExportSettings' limits; anything else ends the export.
+    """
+
+    def __init__(self, exporter: Exporter, line: Line) -> None:
+        self._exporter, self._line = exporter, line
+        self._settings = exporter._settings
+
+    def ask(
+        self, code: str, url: str, headers: Mapping[str, str], first: bool
+    ) -> Callable[[], bytes]:
+        """Send the page's request now; return the function that reads (and checks) it."""
+        self._send(code, url, headers, first, forced=False)
+        return lambda: self._answer(code, url, headers, first)
+
+    def close(self) -> None:
+        """Close the export's connection."""
+        self._line.close()
+
+    def _send(
+        self, code: str, url: str, headers: Mapping[str, str], first: bool, forced: bool
+    ) -> None:
+        """Send one request with a token fresh at this moment."""
+        token = self._exporter.token(code, forced)
+        try:
+            self._line.send(url, {**headers, "Authorization": f"Bearer {token}"})
+        except LineBroken as error:
+            raise _stop(first, f"the resource did not answer ({error})") from None
+
+    def _answer(self, code: str, url: str, headers: Mapping[str, str], first: bool) -> bytes:
+        """Read the page's answer; refresh once on a 401, wait out throttling, else stop."""
+        waits, forced = 0, False
+        while True:
+            try:
+                answer = self._line.receive()
+            except LineBroken as error:
+                raise _stop(first, f"the resource did not answer ({error})") from None
+            if answer.status == 401 and not forced:
+                forced = True  # an expired or revoked token: one forced refresh per page
+                self._send(code, url, headers, first, forced=True)
+                continue
+            if answer.status in THROTTLED and waits < MAX_WAITS:
+                wait = _retry_after(answer)
+                if wait <= self._settings.max_wait:
+                    waits += 1
+                    self._settings.sleep(wait)
+                    self._send(code, url, headers, first, forced=False)
+                    continue
+            if answer.status >= 400:
+                raise _stop(first, f"the resource answered {answer.status}", answer)
+            return answer.body
+
+
+def _stop(first: bool, why: str, answer: Answer | None = None) -> Exception:
+    """Return the error that ends an export: an HTTP error before any row, else mid-stream."""
+    log.warning("table export stopped: %s", why)
+    if not first:
+        return ExportInterrupted(f"The export stopped: {why}.")
+    if answer is not None and answer.status < 500 and answer.status != 429:
+        return ResourceRefused(answer.status, _refusal(answer))
+    retry = round(_retry_after(answer)) if answer is not None else 5
+    return TemporarilyUnavailable(f"The export could not start: {why}.", retry_after=retry)
 
 
 def _encode(
@@ -176,19 +217,19 @@ def _top(value: str | None) -> int | None:
     return int(value)
 
 
-def _refusal(answer: requests.Response) -> str:
+def _refusal(answer: Answer) -> str:
     """Return the resource's own words for a refusal (Graph and Dataverse send error.message)."""
     try:
-        error = answer.json().get("error", {})
+        error = json.loads(answer.body).get("error", {})
     except (ValueError, AttributeError):
         error = {}
     said = error.get("message") if isinstance(error, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     detail = f"{code}: {said}" if code and said else str(said or "")
-    return f"The resource refused the request ({answer.status_code}). {detail}".strip()[:500]
+    return f"The resource refused the request ({answer.status}). {detail}".strip()[:500]
 
 
-def _retry_after(answer: requests.Response) -> float:
+def _retry_after(answer: Answer) -> float:
     """Return the Retry-After seconds of an answer (5 when it gives none)."""
     try:
         return max(0.0, float(answer.headers.get("Retry-After", "5")))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
-from concurrent.futures import Future
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from typing import Protocol
 from urllib.parse import quote
@@ -23,10 +22,26 @@ from app.errors import BadProxyRequest
 DATAVERSE_PAGE = 5000  # Dataverse's own maximum page size
 
 
-class Fetcher(Protocol):
-    """What the pages need of the exporter: one page's body, and the resource's root URL."""
+class PageSource(Protocol):
+    """One export's way to its resource: ask for a page now, read it later."""
 
-    def fetch(self, code: str, url: str, headers: Mapping[str, str], first: bool) -> bytes: ...
+    def ask(
+        self, code: str, url: str, headers: Mapping[str, str], first: bool
+    ) -> Callable[[], bytes]:
+        """Send a page's request now; return the function that reads its body."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the connection."""
+        ...
+
+
+class Fetcher(Protocol):
+    """What the pages need of the exporter: a page source per export, the resource's root."""
+
+    def line(self, root: str) -> PageSource:
+        """Return a page source for this export, on the resource's origin."""
+        ...
 
     def base(self, connector: Connector, account: str | None) -> str: ...
 
@@ -51,42 +66,48 @@ class Pages:
         self.root = exporter.base(connector, account)
         self.headers = _headers(connector)
         self.path = table.first(params)  # checks the parameters before any request
+        self.asked = False  # only the first request's failure is an HTTP error
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Yield every row of every page, flattened."""
-        if self.table.paging == tables.STORAGE:
-            yield from self._storage()
-        elif self.table.paging == tables.WALK and self.params.get("recursive") == "true":
-            yield from self._walk(f"{self.root}/{self.path}")
-        else:
-            yield from self._odata(f"{self.root}/{self.path}")
+        self.source = self.exporter.line(self.root)
+        try:
+            if self.table.paging == tables.STORAGE:
+                yield from self._storage()
+            elif self.table.paging == tables.WALK and self.params.get("recursive") == "true":
+                yield from self._walk(f"{self.root}/{self.path}")
+            else:
+                yield from self._odata(f"{self.root}/{self.path}")
+        finally:
+            self.source.close()
+
+    def _ask(self, url: str) -> Callable[[], bytes]:
+        """Send a page's request now; return the function that reads its body."""
+        first, self.asked = not self.asked, True
+        return self.source.ask(self.code, url, self.headers, first)
 
     def _odata(self, url: str | None) -> Iterator[dict[str, Any]]:
         """Follow @odata.nextLink to the end (only on the resource's own origin).
 
-        The next page is fetched while this one is flattened and encoded, so the resource's time
-        per page and ours overlap instead of adding up; a top= that this page fills stops it.
+        The next page is asked for before this one's rows are flattened and encoded, so the
+        resource's time per page and ours overlap instead of adding up; a top= that this page
+        fills asks for no more.
         """
-        ahead = _Ahead(self.exporter, self.code, self.headers)
-        try:
-            body = ahead.fetch(url, first=True) if url else None
-            while body is not None:
-                page = _json(body)
-                values = page.get("value")
-                rows = values if isinstance(values, list) else [page]
-                stop: ExportInterrupted | None = None
-                try:
-                    url = self._next(page.get("@odata.nextLink"))
-                except ExportInterrupted as error:  # after this page's rows, as before
-                    url, stop = None, error
-                later = ahead.start(url) if url and self._more_after(len(rows)) else None
-                for row in rows:
-                    yield formats.flatten(row)
-                if stop is not None:
-                    raise stop
-                body = later.result() if later is not None else None
-        finally:
-            ahead.close()
+        page_body = self._ask(url) if url else None
+        while page_body is not None:
+            page = _json(page_body())
+            values = page.get("value")
+            rows = values if isinstance(values, list) else [page]
+            stop: ExportInterrupted | None = None
+            try:
+                url = self._next(page.get("@odata.nextLink"))
+            except ExportInterrupted as error:  # after this page's rows, as before
+                url, stop = None, error
+            page_body = self._ask(url) if url and self._more_after(len(rows)) else None
+            for row in rows:
+                yield formats.flatten(row)
+            if stop is not None:
+                raise stop
 
     def _more_after(self, count: int) -> bool:
         """Count a page's rows against top=; return whether another page may still be read."""
@@ -107,17 +128,16 @@ class Pages:
 
     def _storage(self) -> Iterator[dict[str, Any]]:
         """Follow Storage's NextMarker to the end."""
-        marker, first = "", True
+        marker = ""
         while True:
             url = f"{self.root}/{self.path}" + (
                 f"&marker={quote(marker, safe='')}" if marker else ""
             )
-            tree = ElementTree.fromstring(self.exporter.fetch(self.code, url, self.headers, first))
+            tree = ElementTree.fromstring(self._ask(url)())
             for element in tree.iter():
                 if element.tag in ("Container", "Blob"):
                     yield _xml_row(element)
             marker = (tree.findtext("NextMarker") or "").strip()
-            first = False
             if not marker:
                 return
 
@@ -128,29 +148,6 @@ class Pages:
         if _origin(link) != _origin(self.root):
             raise ExportInterrupted("The resource's next page pointed elsewhere; stopped.")
         return link
-
-
-class _Ahead:
-    """Fetches at most one page ahead in a thread of its own, for one export."""
-
-    def __init__(self, exporter: Fetcher, code: str, headers: Mapping[str, str]) -> None:
-        self.exporter, self.code, self.headers = exporter, code, headers
-        self.pool: ThreadPoolExecutor | None = None
-
-    def fetch(self, url: str, first: bool) -> bytes:
-        """Return a page's body, fetched now in the caller's thread."""
-        return self.exporter.fetch(self.code, url, self.headers, first)
-
-    def start(self, url: str) -> Future[bytes]:
-        """Start fetching a later page (never the first: its failure is an HTTP error)."""
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="export-page")
-        return self.pool.submit(self.fetch, url, False)
-
-    def close(self) -> None:
-        """Let a page still in flight finish on its own; a closed export does not wait for it."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _headers(connector: Connector) -> dict[str, str]:

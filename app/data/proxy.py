@@ -7,15 +7,14 @@ back, and only an allowlist of headers crosses in either direction.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import certifi
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from app.connectors import Connector
@@ -192,25 +191,13 @@ def proxy_client(ca_file: str | None, threads: int = 32) -> urllib3.PoolManager:
         maxsize=threads,
         retries=retries,
         cert_reqs="CERT_REQUIRED",
-        ca_certs=ca_file or certifi.where(),  # requests' default bundle, which the exporter uses
+        ca_certs=ca_file or certifi.where(),  # the bundle requests (and MSAL with it) trusts
     )
 
 
-def http_client(ca_file: str | None, threads: int = 32) -> requests.Session:
-    """Return the exporter's pooled client: our CA, no environment, no status retries.
-
-    Unlike the identity client's, it never turns a 429 or 503 into an error of its own: the
-    exporter waits throttling out itself.
-    """
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE and proxies must not override verify
-    session.verify = ca_file or True
-    retries = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=3)
-    retries.respect_retry_after_header = False
-    adapter = HTTPAdapter(max_retries=retries, pool_maxsize=threads)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Return the TLS context for the exporter's own connections: the same CA as the proxy's."""
+    return ssl.create_default_context(cafile=ca_file or certifi.where())
 
 
 def _request_headers(headers: Mapping[str, str]) -> dict[str, str]:
