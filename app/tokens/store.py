@@ -1,9 +1,10 @@
-"""Connections as the pages see them: create or reconnect from a sign-in, new code, revoke."""
+"""Connections as the pages see them: create or reconnect, new code, revoke, remove."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from app.identity.signins import SignIn
 from app.models import ACTIVE
 from app.models import REVOKED
 from app.models import Connection
+from app.models import RefreshLease
 from app.models import new_id
 from app.models import utcnow
 from app.tokens.vault import Vault
@@ -80,6 +82,20 @@ class ConnectionStore:
                 )
             )
             db.add(audit(actor, "connection.revoked", connection_id))
+
+    def remove(self, connection_id: str, actor: str = "owner") -> bool:
+        """Delete a revoked connection (its tokens were erased at revoke); its audit rows stay."""
+        with Transaction(self._sessions()) as db:
+            result = db.execute(
+                delete(Connection).where(
+                    Connection.id == connection_id, Connection.status == REVOKED
+                )
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False  # live (revoke first) or already removed
+            db.execute(delete(RefreshLease).where(RefreshLease.connection_id == connection_id))
+            db.add(audit(actor, "connection.removed", connection_id))
+        return True
 
     def _live(self, sign_in: SignIn, connector: Connector) -> Connection | None:
         """Return the account's live connection for this connector and tenant."""

@@ -1,4 +1,4 @@
-"""A person's connections: the code shown once, Reconnect, Regenerate code and Revoke."""
+"""A person's connections: the code shown once, Reconnect; Regenerate, Revoke, Remove ask first."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
@@ -17,10 +18,12 @@ from flask.typing import ResponseReturnValue
 from app.connectors import Connector
 from app.data import snippets
 from app.errors import AccountTypeNotSupported
+from app.errors import ConnectionNotActive
 from app.errors import NotFound
 from app.helpdesk import link_events
 from app.identity import flows
 from app.identity.signins import SignIn
+from app.models import REVOKED
 from app.models import Connection
 from app.platform import extensions
 from app.platform.extensions import db
@@ -32,16 +35,24 @@ from app.web.accounts import find
 from app.web.accounts import login_required
 
 bp = Blueprint("connections", __name__, url_prefix="/connections")
+REGENERATED_KEY = f"{__name__}.regenerated"
 
 
 @bp.get("")
 @login_required
 def index() -> ResponseReturnValue:
-    """List the signed-in account's connections."""
+    """List the signed-in account's live connections; revoked ones only when asked for."""
     user = accounts.current_user()
     assert user is not None
     mine = inventory.connections_of(db.session, user)
-    return render_template("connections/index.html", connections=mine, connectors=_names())
+    revoked = [connection for connection in mine if connection.status == REVOKED]
+    return render_template(
+        "connections/index.html",
+        connections=[connection for connection in mine if connection.status != REVOKED],
+        revoked=revoked,
+        show_revoked=request.args.get("show") == "revoked",
+        connectors=_names(),
+    )
 
 
 @bp.get("/<connection_id>/code")
@@ -62,27 +73,61 @@ def code(connection_id: str) -> ResponseReturnValue:
         connector=connector,
         code=shown,
         examples=examples,
+        regenerated=session.pop(REGENERATED_KEY, None) == connection.id,
     )
 
 
-@bp.post("/<connection_id>/regenerate")
+@bp.route("/<connection_id>/regenerate", methods=["GET", "POST"])
 @login_required
 def regenerate(connection_id: str) -> ResponseReturnValue:
-    """Replace the connection code; the old one stops working at once."""
-    connection = _mine(connection_id)
+    """Ask before replacing the code; on POST replace it (the old one stops working at once)."""
+    connection = _live_mine(connection_id)
+    if request.method == "GET":
+        return _confirm("regenerate", connection)
     new_code = extensions.connection_store().regenerate_code(connection.id)
     held.keep_for_reveal(session, connection.id, new_code)
+    session[REGENERATED_KEY] = connection.id  # the code page says the old code just stopped
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
 
 
-@bp.post("/<connection_id>/revoke")
+@bp.route("/<connection_id>/revoke", methods=["GET", "POST"])
 @login_required
 def revoke(connection_id: str) -> ResponseReturnValue:
-    """Revoke the connection: its code stops working and its tokens are erased."""
-    connection = _mine(connection_id)
+    """Ask before revoking; on POST revoke: the code stops working and the tokens are erased."""
+    connection = _live_mine(connection_id)
+    if request.method == "GET":
+        return _confirm("revoke", connection)
     extensions.connection_store().revoke(connection.id)
-    flash(f"The {find(connection.connector).name} connection was revoked.")
+    flash(
+        f"The {find(connection.connector).name} connection was revoked. Its code no longer works."
+    )
     return redirect(url_for("connections.index"), code=303)
+
+
+@bp.route("/<connection_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove(connection_id: str) -> ResponseReturnValue:
+    """Ask before removing a revoked connection from the list; on POST delete its row."""
+    connection = _mine(connection_id)
+    name = find(connection.connector).name
+    if connection.status != REVOKED:
+        flash(f"The {name} connection is still live. Revoke it before removing it.")
+        return redirect(url_for("connections.index"), code=303)
+    if request.method == "GET":
+        return _confirm("remove", connection)
+    if extensions.connection_store().remove(connection.id):
+        flash(f"The revoked {name} connection was removed from your list.")
+    return redirect(url_for("connections.index", show="revoked"), code=303)
+
+
+def _confirm(action: str, connection: Connection) -> ResponseReturnValue:
+    """Render the confirmation page of a destructive action."""
+    return render_template(
+        "connections/confirm.html",
+        action=action,
+        connection=connection,
+        connector=find(connection.connector),
+    )
 
 
 @bp.get("/<connection_id>/reconnect")
@@ -173,6 +218,14 @@ def _mine(connection_id: str) -> Connection:
     connection = inventory.owned(db.session, accounts.current_user(), connection_id)
     if connection is None:
         raise NotFound()
+    return connection
+
+
+def _live_mine(connection_id: str) -> Connection:
+    """Return the signed-in account's connection unless it was revoked (then answer 409)."""
+    connection = _mine(connection_id)
+    if connection.status == REVOKED:
+        raise ConnectionNotActive()
     return connection
 
 

@@ -7,11 +7,14 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from app.consent import records
+from app.models import AuditEvent
 from app.models import Connection
 from app.platform.extensions import db
 from entra_emulator import Emulator
+from tests.signins import CODE
 from tests.signins import Web
 
 # The production combination runs too when CI provides PostgreSQL (with Redis sessions).
@@ -52,7 +55,7 @@ def test_reconnect_with_the_same_account_keeps_the_code(web: Web, app: Flask) ->
     again = web.connect("onedrive", "user@fabrikam.test")
     assert again.status_code == 303 and again.headers["Location"] == "/connections"
     listing = web.client.get("/connections").get_data(as_text=True)
-    assert "keeps working" in listing and listing.count(">Regenerate code</button>") == 1
+    assert "keeps working" in listing and listing.count(">Regenerate code</a>") == 1
     api = app.test_client().post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
     assert api.status_code == 200
 
@@ -114,10 +117,10 @@ def test_other_peoples_connections_are_not_found(web: Web, app: Flask) -> None:
     stranger = web.other()
     stranger.code(stranger.connect("outlook", "admin@fabrikam.test"))
     token = stranger.csrf("/connections")
-    for action in ("regenerate", "revoke"):
-        answer = stranger.client.post(
-            f"/connections/{connection_id}/{action}", data={"csrf_token": token}
-        )
+    for action in ("regenerate", "revoke", "remove"):
+        path = f"/connections/{connection_id}/{action}"
+        assert stranger.client.get(path).status_code == 404  # not even the confirmation page
+        answer = stranger.client.post(path, data={"csrf_token": token})
         assert answer.status_code == 404
 
 
@@ -163,3 +166,80 @@ def test_check_access_shows_the_tenant_consent_once_recorded(web: Web, app: Flas
         db.session.commit()
     page = web.client.get("/connectors/sharepoint?check=1").get_data(as_text=True)
     assert "Approved for your organisation" in page and "admin@fabrikam.test" in page
+
+
+def code_on(page: TestResponse) -> str:
+    """Return the connection code shown on a code page."""
+    match = CODE.search(page.get_data(as_text=True))
+    assert match, "no connection code on the page"
+    return match.group(1)
+
+
+def tool_status(app: Flask, code: str) -> int:
+    """Return the token API's status for a code, as a data tool sees it."""
+    answer = app.test_client().post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
+    return answer.status_code
+
+
+def test_revoke_asks_first_then_hides_the_row_until_removed(web: Web, app: Flask) -> None:
+    code = web.code(web.connect("onedrive", "user@fabrikam.test"))
+    connection_id = _first_connection_id(app)
+    path = f"/connections/{connection_id}/revoke"
+    page = web.page(path)
+    assert "Revoke the OneDrive connection?" in page and "loses access to OneDrive" in page
+    assert 'href="/connections">Cancel</a>' in page
+    assert tool_status(app, code) == 200  # showing the question changed nothing
+    assert web.client.post(path).status_code == 400  # a POST without CSRF does nothing either
+    assert tool_status(app, code) == 200
+    done = web.post(path, path)
+    assert done.status_code == 303 and done.headers["Location"] == "/connections"
+    assert tool_status(app, code) == 401
+    listing = web.page("/connections")
+    assert "was revoked" in listing and "Show revoked (1)" in listing
+    assert connection_id not in listing  # the revoked row is hidden
+    shown = web.page("/connections?show=revoked")
+    assert "Revoked connections" in shown and f"/connections/{connection_id}/remove" in shown
+    assert "Remove the revoked OneDrive connection?" in web.page(
+        f"/connections/{connection_id}/remove"
+    )
+    removed = web.post(f"/connections/{connection_id}/remove", "/connections?show=revoked")
+    assert removed.status_code == 303
+    assert "Show revoked" not in web.page("/connections")
+    with app.app_context():
+        assert db.session.get(Connection, connection_id) is None
+        kept = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.target == connection_id)
+        ).all()
+    assert {"connection.created", "connection.revoked", "connection.removed"} <= set(kept)
+
+
+def test_regenerate_asks_first_and_says_the_old_code_stopped(web: Web, app: Flask) -> None:
+    first = web.client.get(web.connect("onedrive", "user@fabrikam.test").headers["Location"])
+    assert "stopped working" not in first.get_data(as_text=True)  # a new connection: no old code
+    code = code_on(first)
+    path = f"/connections/{_first_connection_id(app)}/regenerate"
+    page = web.page(path)
+    assert "Regenerate the OneDrive code?" in page and "stops working the moment" in page
+    assert tool_status(app, code) == 200
+    answer = web.post(path, path)
+    assert answer.status_code == 303
+    shown = web.client.get(answer.headers["Location"])
+    assert "The old code stopped working just now." in shown.get_data(as_text=True)
+    new_code = code_on(shown)
+    assert tool_status(app, code) == 401 and tool_status(app, new_code) == 200
+
+
+def test_a_live_connection_cannot_be_removed_and_a_revoked_one_not_revoked_again(
+    web: Web, app: Flask
+) -> None:
+    code = web.code(web.connect("onedrive", "user@fabrikam.test"))
+    connection_id = _first_connection_id(app)
+    remove = f"/connections/{connection_id}/remove"
+    refused = web.post(remove, "/connections")
+    assert refused.status_code == 303
+    assert "Revoke it before removing it" in web.page("/connections")
+    assert tool_status(app, code) == 200
+    web.post(f"/connections/{connection_id}/revoke", "/connections")
+    for action in ("revoke", "regenerate"):
+        again = web.client.get(f"/connections/{connection_id}/{action}")
+        assert again.status_code == 409 and "was revoked" in again.get_data(as_text=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from tests.browser.conftest import LivePortal
 from tests.signins import entra_sign_in
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def token_api(portal_url: str, code: str) -> requests.Response:
@@ -52,14 +50,11 @@ def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(
     page.get_by_role("link", name="OneDrive").click()
     page.get_by_role("button", name="Check access").click()
     assert page.get_by_role("heading", name="Access check").is_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "authenticate.png"), full_page=True)
 
     code = connect(page, portal.url, "onedrive", "user@fabrikam.test")
     assert code.startswith("ccp_") and len(code) == 4 + 43
     assert page.get_by_label("Connection code").get_attribute("readonly") is not None
     assert page.get_by_role("button", name="Copy").is_visible()
-    page.screenshot(path=str(SCREENSHOTS / "connection-code.png"), full_page=True)
 
     answer = token_api(portal.url, code)
     assert answer.status_code == 200, answer.text
@@ -74,16 +69,29 @@ def test_fabrikam_user_connects_onedrive_and_the_tool_gets_tokens(
     row = page.get_by_role("row", name="OneDrive")
     assert "Active" in row.inner_text() and "user@fabrikam.test" in row.inner_text()
 
-    row.get_by_role("button", name="Regenerate code").click()
+    row.get_by_role("link", name="Regenerate code").click()
+    assert page.get_by_role("heading", name="Regenerate the OneDrive code?").is_visible()
+    assert token_api(portal.url, code).status_code == 200  # asking changed nothing
+    page.get_by_role("button", name="Regenerate code").click()
+    assert page.get_by_text("The old code stopped working just now.").is_visible()
     new_code = page.get_by_label("Connection code").input_value()
     assert new_code != code
     assert token_api(portal.url, code).status_code == 401
     assert token_api(portal.url, new_code).status_code == 200
 
     page.goto(f"{portal.url}/connections")
-    page.get_by_role("row", name="OneDrive").get_by_role("button", name="Revoke").click()
-    assert "Revoked" in page.get_by_role("row", name="OneDrive").inner_text()
+    page.get_by_role("row", name="OneDrive").get_by_role("link", name="Revoke").click()
+    page.get_by_role("link", name="Cancel").click()  # a stray click changes nothing
+    assert token_api(portal.url, new_code).status_code == 200
+    page.get_by_role("row", name="OneDrive").get_by_role("link", name="Revoke").click()
+    page.get_by_role("button", name="Revoke connection").click()
+    assert page.get_by_text("The OneDrive connection was revoked.").is_visible()
+    assert page.get_by_role("row", name="OneDrive").count() == 0  # hidden behind Show revoked
     assert token_api(portal.url, new_code).status_code == 401
+    page.get_by_role("link", name="Show revoked (1)").click()
+    page.get_by_role("link", name="Remove revoked OneDrive connection").click()
+    page.get_by_role("button", name="Remove from my list").click()
+    assert page.get_by_role("link", name="Show revoked").count() == 0
 
 
 def test_personal_account_connects_outlook_but_not_sharepoint(
