@@ -327,6 +327,10 @@ class ConsentNotVerified(PortalError):
 class LinkRefused(ValueError):
     """A link cannot be created as asked; the message says why, for the form or the CLI."""
 
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the form field at fault, which the form marks beside its input
+
 
 class GraphUnavailable(Exception):
     """Graph did not answer, or refused the admin's token (tenant readiness)."""

@@ -30,6 +30,13 @@ KINDS = {
 }
 # Kinds that start a sign-in; the others only show a page, so they are never "used up".
 FLOW_KINDS = frozenset({AUTHENTICATE, RECONNECT})
+# The form's fields of each kind, in order (the lifetime and the note belong to every kind).
+FIELDS = {
+    AUTHENTICATE: ("connector", "login_hint", "tenant", "account_type"),
+    RECONNECT: ("connection_id",),
+    ADMIN_CONSENT: ("connector", "tenant", "login_hint"),
+    CONSENT_REQUEST: ("consent_request_id", "login_hint"),
+}
 DEFAULT_DAYS = 7
 GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
@@ -40,7 +47,7 @@ def parse_days(text: str) -> float:
     """Return days from "7d", "36h", "2w" or "7"; raise LinkRefused otherwise."""
     match = DURATION.fullmatch((text or "").strip().lower())
     if not match:
-        raise LinkRefused("Give the expiry as days (7d), hours (36h) or weeks (2w).")
+        raise LinkRefused("Give the expiry as days (7d), hours (36h) or weeks (2w).", field="days")
     number, unit = int(match.group(1)), match.group(2) or "d"
     return {"h": number / 24, "d": number, "w": number * 7}[unit]
 
@@ -56,22 +63,35 @@ def target(
 ) -> dict[str, Any]:
     """Return the columns naming what the link points at, checking it exists within scope."""
     if kind == RECONNECT:
+        if not (connection_id or "").strip():
+            raise LinkRefused(
+                "Give the connection id: Find a user shows it on each of their connections.",
+                field="connection_id",
+            )
         connection = db.get(Connection, (connection_id or "").strip()[:64])
         if (
             connection is None
             or connection.status == REVOKED
             or not roles.in_scope(connection.tenant_id, scope)
         ):
-            raise LinkRefused("There is no live connection with that id.")
+            raise LinkRefused("There is no live connection with that id.", field="connection_id")
         return {"connection_id": connection.id, "connector": connection.connector}
     if kind == CONSENT_REQUEST:
         request_id = (request_id or "").strip()[:36]
-        found = db.get(ConsentRequest, request_id) if request_id else None
+        if not request_id:
+            raise LinkRefused(
+                "Give the consent request id: it ends the request's address "
+                "(/consent-requests/<id>).",
+                field="consent_request_id",
+            )
+        found = db.get(ConsentRequest, request_id)
         if found is None or not roles.in_scope(found.tenant_id, scope):
-            raise LinkRefused("There is no consent request with that id.")
+            raise LinkRefused(
+                "There is no consent request with that id.", field="consent_request_id"
+            )
         return {"consent_request_id": request_id}
     if (connector or "") not in known:
-        raise LinkRefused("Choose one of the connectors.")
+        raise LinkRefused("Choose one of the connectors.", field="connector")
     return {"connector": connector}
 
 
@@ -84,7 +104,8 @@ def admin_tenant(tenant: str | None, scope: frozenset[str] | None) -> str | None
     if tenant not in scope:
         raise LinkRefused(
             "An admin consent link can only be for your own organisation: leave the tenant "
-            "empty or give your tenant id."
+            "empty or give your tenant id.",
+            field="tenant",
         )
     return tenant
 
@@ -109,7 +130,8 @@ def addressed_within(
         return
     refused = LinkRefused(
         "A link can only be addressed to your own organisation: give one of your tenant's "
-        "domains or your tenant id, or leave the tenant empty."
+        "domains or your tenant id, or leave the tenant empty.",
+        field="tenant",
     )
     if tenant is not None and (
         tenant not in scope if is_tenant_id(tenant) else tenant not in domains
@@ -118,7 +140,8 @@ def addressed_within(
     if hint is not None and hint.rpartition("@")[2].lower() not in domains:
         raise LinkRefused(
             "A link can only be made for someone in your own organisation: give an address in "
-            "one of your tenant's domains."
+            "one of your tenant's domains.",
+            field="login_hint",
         )
 
 
@@ -128,7 +151,9 @@ def login_hint(value: str | None) -> str | None:
     if not hint:
         return None
     if len(hint) > 254 or "@" not in hint or any(ch.isspace() or ord(ch) < 32 for ch in hint):
-        raise LinkRefused("The login hint must be an e-mail address such as user@contoso.com.")
+        raise LinkRefused(
+            "The login hint must be an e-mail address such as user@contoso.com.", field="login_hint"
+        )
     return hint
 
 
@@ -138,7 +163,9 @@ def tenant(value: str | None) -> str | None:
     if not tenant:
         return None
     if not (GUID.fullmatch(tenant) or DOMAIN.fullmatch(tenant)):
-        raise LinkRefused("The tenant must be a domain such as contoso.com or a tenant id.")
+        raise LinkRefused(
+            "The tenant must be a domain such as contoso.com or a tenant id.", field="tenant"
+        )
     return tenant
 
 
@@ -147,18 +174,18 @@ def account_type(value: str | None) -> str | None:
     if value in (None, "", "any"):
         return None
     if value not in ("work", "personal"):
-        raise LinkRefused("The account type must be work or personal.")
+        raise LinkRefused("The account type must be work or personal.", field="account_type")
     return value
 
 
 def lifetime(days: float, most: int) -> timedelta:
     """Return the link's lifetime, refusing anything beyond `most` days (PORTAL_LINK_MAX_DAYS)."""
     if not math.isfinite(days):  # nan passes every comparison below; inf breaks timedelta
-        raise LinkRefused("The lifetime must be a number of days.")
+        raise LinkRefused("The lifetime must be a number of days.", field="days")
     if not days or days <= 0:
-        raise LinkRefused("A link must live for some time.")
+        raise LinkRefused("A link must live for some time.", field="days")
     if days > most:
-        raise LinkRefused(f"A link can live at most {most} days.")
+        raise LinkRefused(f"A link can live at most {most} days.", field="days")
     return timedelta(days=days)
 
 

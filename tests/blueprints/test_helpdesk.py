@@ -396,8 +396,8 @@ def test_link_form_refuses_a_lifetime_that_is_not_a_number(
 ) -> None:
     token = helpdesk.csrf("/helpdesk")
     form = {"csrf_token": token, "kind": "authenticate", "connector": "onedrive", "days": days}
-    answer = helpdesk.client.post("/helpdesk/links", data=form, follow_redirects=True)
-    assert answer.status_code == 200
+    answer = helpdesk.client.post("/helpdesk/links", data=form)
+    assert answer.status_code == 400  # the form again, as typed, with the field marked
     assert "The lifetime must be a number of days." in answer.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(HelpdeskLink)).first() is None
@@ -424,3 +424,84 @@ def test_a_held_link_and_a_held_code_are_shown_once_each(app: Flask) -> None:
         assert held.reveal(session, "link-1", kind="link") == url
         assert held.reveal(session, "link-1", kind="link") is None
         assert held.reveal(session, "connection-1") == "the-code"
+
+
+# --- Issue 14: the link form shows the chosen kind's fields, keeps what was typed, names the field
+
+
+def field_names(page: str) -> set[str]:
+    """Return the names of the link form's inputs (the POST form only)."""
+    form = page[page.index('action="/helpdesk/links"') :]
+    form = form[: form.index("</form>")]
+    return set(re.findall(r'name="([a-z_]+)"', form)) - {"csrf_token", "kind"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("authenticate", {"connector", "login_hint", "tenant", "account_type", "multi_use"}),
+        ("reconnect", {"connection_id", "multi_use"}),
+        ("admin_consent", {"connector", "tenant", "login_hint"}),
+        ("consent_request", {"consent_request_id", "login_hint"}),
+    ],
+)
+def test_link_form_shows_only_the_chosen_kinds_fields(
+    helpdesk: Web, kind: str, expected: set[str]
+) -> None:
+    first = helpdesk.page("/helpdesk")
+    assert 'action="/helpdesk/links"' not in first  # the kind comes first
+    assert "Choose kind" in first
+    page = helpdesk.page(f"/helpdesk?kind={kind}")
+    assert field_names(page) == expected | {"days", "note"}
+
+
+def test_a_blank_connection_id_is_named_and_the_form_keeps_what_was_typed(
+    helpdesk: Web, app: Flask
+) -> None:
+    form = {"kind": "reconnect", "connection_id": "", "days": "3", "note": "Ticket 4711"}
+    answer = helpdesk.client.post(
+        "/helpdesk/links", data={"csrf_token": helpdesk.csrf("/helpdesk"), **form}
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "Give the connection id" in page
+    assert "There is no live connection" not in page
+    assert re.search(r'id="connection_id"[^>]*aria-invalid="true"', page)
+    assert 'id="connection_id-error"' in page
+    assert 'value="Ticket 4711"' in page and 'id="days"' in page and 'value="3"' in page
+    assert 'role="alert"' in page and "notice-error" in page
+    with app.app_context():
+        assert db.session.scalars(select(HelpdeskLink)).first() is None
+
+
+def test_a_refused_login_hint_keeps_the_connector_chosen(helpdesk: Web) -> None:
+    form = {"kind": "authenticate", "connector": "outlook", "login_hint": "not-an-address"}
+    answer = helpdesk.client.post(
+        "/helpdesk/links", data={"csrf_token": helpdesk.csrf("/helpdesk"), **form}
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert re.search(r'id="login_hint"[^>]*value="not-an-address"[^>]*aria-invalid="true"', page)
+    assert '<option value="outlook" selected>' in page
+
+
+def test_a_link_without_a_kind_asks_for_the_kind(helpdesk: Web) -> None:
+    answer = helpdesk.client.post(
+        "/helpdesk/links", data={"csrf_token": helpdesk.csrf("/helpdesk"), "kind": "nope"}
+    )
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "Choose the kind of link first." in page
+    assert re.search(r'id="kind"[^>]*aria-invalid="true"', page)
+
+
+def test_revoking_a_link_says_so_as_a_success(helpdesk: Web) -> None:
+    link_id, _ = create_link(helpdesk)
+    answer = helpdesk.client.post(
+        f"/helpdesk/links/{link_id}/revoke",
+        data={"csrf_token": helpdesk.csrf("/helpdesk")},
+        follow_redirects=True,
+    )
+    page = answer.get_data(as_text=True)
+    assert "notice-success" in page and 'role="status"' in page and "The link was revoked" in page
+    assert "notice-error" not in page

@@ -1,4 +1,4 @@
-"""The admin console: pending requests, Deny, tenant-wide consent per connector, the audit log."""
+"""The admin console: pending requests, Deny, tenant-wide consent, the audit log, the trail."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app.consent import records
 from app.identity import roles
 from app.platform import extensions
 from app.platform.extensions import db
+from app.tokens import trail
 from app.web.accounts import admin_user
 from app.web.accounts import all_connectors
 from app.web.accounts import find
@@ -53,7 +54,7 @@ def deny(request_id: str) -> ResponseReturnValue:
     found = records.own_pending(db.session, request_id, user["tenant_id"])
     reason = request.form.get("reason", "").strip()
     if not reason:
-        flash("Give a reason: the requesters will read it.")
+        flash("Give a reason: the requesters will read it.", "error")
         return redirect(url_for("consent.show", request_id=found.id), code=303)
     connector = find(found.connector)
     public_url = current_app.config["PUBLIC_URL"]
@@ -61,9 +62,9 @@ def deny(request_id: str) -> ResponseReturnValue:
     if not decisions.deny(
         db.session, notifier, public_url, found, connector, user["username"], reason
     ):
-        flash("Another administrator decided this request a moment ago.")
+        flash("Another administrator decided this request a moment ago.", "error")
         return redirect(url_for("consent.show", request_id=found.id), code=303)
-    flash(f"The request for {connector.name} was denied.")
+    flash(f"The request for {connector.name} was denied.", "success")
     return redirect(url_for("admin.index"), code=303)
 
 
@@ -73,6 +74,19 @@ def audit_log() -> ResponseReturnValue:
     """Show the tenant's consent decisions, newest first."""
     events = audit.tenant_events(db.session, admin_user()["tenant_id"])
     return render_template("admin/audit.html", events=events)
+
+
+@bp.get("/access")
+@login_required(role="admin")
+def access_trail() -> ResponseReturnValue:
+    """Show which tools read the tenant's connections: code, address, agent, hour, calls."""
+    reads = trail.tenant_reads(db.session, admin_user()["tenant_id"])
+    return render_template(
+        "admin/access.html",
+        reads=reads,
+        connectors=extensions.connectors(),
+        trail_days=current_app.config["ACCESS_TRAIL_DAYS"],
+    )
 
 
 @bp.get("/audit.csv")

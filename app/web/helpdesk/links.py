@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from urllib.parse import quote
 
 import segno
@@ -41,44 +42,55 @@ csrf.exempt(bp)  # login_required(role="helpdesk") checks the token after the ro
 @bp.get("")
 @login_required(role="helpdesk")
 def index() -> ResponseReturnValue:
-    """Show the link form, the newest links and the user lookup."""
-    return render_template(
-        "helpdesk/index.html",
-        links=links.recent(db.session, helpdesk_scope()),
-        status=links.status,
-        kinds=link_fields.KINDS,
-        connectors=all_connectors(),
-        max_days=current_app.config["LINK_MAX_DAYS"],
-        form=request.args,
-    )
+    """Show the user lookup, the link form (the kind first, then its fields) and recent links."""
+    return _index(request.args)
 
 
 @bp.post("/links")
 @login_required(role="helpdesk")
 def create_link() -> ResponseReturnValue:
-    """Create a sharing link and show it once."""
+    """Create a sharing link and show it once; on a refusal show the form again as typed."""
     form = request.form
+    kind = form.get("kind", "")
+    if kind not in link_fields.KINDS:
+        return _index(form, LinkRefused("Choose the kind of link first.", field="kind"))
+    shown = link_fields.FIELDS[kind]  # a field of another kind, sent anyway, is not used
     try:
         made = extensions.links().create(
             db.session,
-            kind=form.get("kind", ""),
+            kind=kind,
             created_by=staff(),
             tenant_id=staff_tenant(),
             scope=helpdesk_scope(),
-            connector=form.get("connector") or None,
-            login_hint=form.get("login_hint"),
-            tenant=form.get("tenant"),
-            account_type=form.get("account_type"),
-            connection_id=form.get("connection_id"),
-            consent_request_id=form.get("consent_request_id"),
             days=_days(form.get("days")),
             multi_use=form.get("multi_use") == "on",
             note=form.get("note"),
+            **{name: form.get(name) or None for name in shown},
         )
     except LinkRefused as refused:
-        flash(f"The link was not created: {refused}")
-        return redirect(url_for("helpdesk.index"), code=303)
+        db.session.rollback()
+        return _index(form, refused)
     return reveal_link(made)
+
+
+def _index(form: Mapping[str, str], refused: LinkRefused | None = None) -> ResponseReturnValue:
+    """Render the helpdesk page, with a refused link's message beside its field."""
+    kind = form.get("kind", "")
+    if refused is not None:
+        flash(f"The link was not created: {refused}", "error")
+    page = render_template(
+        "helpdesk/index.html",
+        links=links.recent(db.session, helpdesk_scope()),
+        status=links.status,
+        kinds=link_fields.KINDS,
+        kind=kind if kind in link_fields.KINDS else "",
+        fields=link_fields.FIELDS.get(kind, ()),
+        connectors=all_connectors(),
+        max_days=current_app.config["LINK_MAX_DAYS"],
+        form=form,
+        errors={refused.field or "kind": str(refused)} if refused is not None else {},
+    )
+    return (page, 400) if refused is not None else page
 
 
 @bp.get("/links/<link_id>")
@@ -106,7 +118,7 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
     """Revoke a link."""
     link = _link(link_id)
     links.revoke(db.session, link, staff())
-    flash("The link was revoked. Whoever opens it now is told to contact the helpdesk.")
+    flash("The link was revoked. Whoever opens it now is told to contact the helpdesk.", "success")
     return redirect(url_for("helpdesk.show_link", link_id=link.id), code=303)
 
 
@@ -147,7 +159,7 @@ def _days(value: str | None) -> float:
     except ValueError:
         days = math.nan
     if not math.isfinite(days):
-        raise LinkRefused("The lifetime must be a number of days.")
+        raise LinkRefused("The lifetime must be a number of days.", field="days")
     return days
 
 
