@@ -19,6 +19,7 @@ from app.models import AuditEvent
 from app.models import Connection
 from app.models import ConsentRequest
 from app.models import ConsentRequester
+from app.tokens import trail
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ def people(db: DB, query: str, tenants: frozenset[str] | None) -> list[str]:
 
 
 def person(db: DB, username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
-    """Return one person's connections, consent requests, failed flows and links, in scope."""
+    """Return one person's connections, requests, failed flows, links and reads, in scope."""
     connections = list(
         db.scalars(
             _in_scope(select(Connection), tenants)
@@ -50,6 +51,7 @@ def person(db: DB, username: str, tenants: frozenset[str] | None) -> dict[str, A
         "requests": _consent_requests(db, username, tenants),
         "failures": _failures(db, username),
         "links": links.for_person(db, username, tenants),
+        "reads": trail.reads(db, [c.id for c in connections], limit=20),
     }
 
 

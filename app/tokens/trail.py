@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.models import DB
 from app.models import AccessTrail
+from app.models import Connection
 from app.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ calling: ContextVar[Caller | None] = ContextVar("calling", default=None)
 
 @dataclass(frozen=True)
 class Read:
-    """One row of the trail as pages show it."""
+    """One row of the trail as pages show it, with its connection's connector and account."""
 
     connection_id: str
     hour: datetime
@@ -61,6 +62,8 @@ class Read:
     count: int
     first_at: datetime
     last_at: datetime
+    connector: str
+    username: str
 
 
 Key = tuple[str, datetime, str, str, str, str]
@@ -160,13 +163,24 @@ def reads(db: DB, connection_ids: Sequence[str], limit: int = 50) -> list[Read]:
     """Return the newest trail rows of these connections, newest first."""
     if not connection_ids:
         return []
+    return _reads(db, AccessTrail.connection_id.in_(list(connection_ids)), limit)
+
+
+def tenant_reads(db: DB, tenant_id: str, limit: int = 200) -> list[Read]:
+    """Return the newest trail rows of a tenant's connections (the admin's page)."""
+    return _reads(db, Connection.tenant_id == tenant_id, limit)
+
+
+def _reads(db: DB, where: Any, limit: int) -> list[Read]:
+    """Return trail rows joined to their connection, newest first."""
     query = (
-        select(AccessTrail)
-        .where(AccessTrail.connection_id.in_(list(connection_ids)))
+        select(AccessTrail, Connection.connector, Connection.username)
+        .join(Connection, Connection.id == AccessTrail.connection_id)
+        .where(where)
         .order_by(AccessTrail.last_at.desc(), AccessTrail.id.desc())
         .limit(limit)
     )
-    return [_read(row) for row in db.scalars(query)]
+    return [_read(row, connector, username) for row, connector, username in db.execute(query)]
 
 
 def latest(db: DB, connection_ids: Sequence[str]) -> dict[str, Read]:
@@ -187,11 +201,11 @@ def prune(db: DB, days: int, now: datetime | None = None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _read(row: AccessTrail) -> Read:
+def _read(row: AccessTrail, connector: str, username: str) -> Read:
     """Copy a row into a plain value."""
     return Read(
         row.connection_id, row.hour, row.code, row.address, row.agent, row.what, row.count,
-        row.first_at, row.last_at,
+        row.first_at, row.last_at, connector, username,
     )  # fmt: skip
 
 

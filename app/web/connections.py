@@ -28,6 +28,7 @@ from app.models import Connection
 from app.platform import extensions
 from app.platform.extensions import db
 from app.tokens import inventory
+from app.tokens import trail
 from app.web import accounts
 from app.web import held
 from app.web.accounts import all_connectors
@@ -46,9 +47,11 @@ def index() -> ResponseReturnValue:
     assert user is not None
     mine = inventory.connections_of(db.session, user)
     revoked = [connection for connection in mine if connection.status == REVOKED]
+    live = [connection for connection in mine if connection.status != REVOKED]
     return render_template(
         "connections/index.html",
-        connections=[connection for connection in mine if connection.status != REVOKED],
+        connections=live,
+        last_reads=trail.latest(db.session, [connection.id for connection in live]),
         revoked=revoked,
         show_revoked=request.args.get("show") == "revoked",
         connectors=_names(),

@@ -17,7 +17,10 @@ from app.platform import extensions
 from app.tokens import trail
 from app.tokens.trail import Caller
 from app.tokens.trail import Trail
+from entra_emulator import Emulator
+from tests.blueprints.test_helpdesk import grant_onedrive_in_contoso
 from tests.conftest import ALL_BACKENDS
+from tests.signins import Web
 
 pytestmark = ALL_BACKENDS
 AGENT = {"User-Agent": "nightly-sync/2.1"}
@@ -136,16 +139,55 @@ def test_a_helpdesk_probe_is_not_a_tool_read(app: Flask, connect: Any) -> None:
     assert rows(app) == []
 
 
-def test_latest_gives_each_connection_its_newest_read(app: Flask) -> None:
+def test_latest_gives_each_connection_its_newest_read(app: Flask, connect: Any) -> None:
+    first, _ = connect("onedrive")
+    second, _ = connect("outlook")
     with app.app_context():
         engine = extensions.db.engine
     recorder = Trail(lambda: engine, period=0)
-    recorder.hit("c-1", "a" * 12, Caller("192.0.2.1", "old-tool", "token"))
-    recorder.hit("c-1", "a" * 12, Caller("192.0.2.2", "new-tool", "proxy"))
-    recorder.hit("c-2", "b" * 12, Caller("192.0.2.3", "other", "token"))
+    recorder.hit(first, "a" * 12, Caller("192.0.2.1", "old-tool", "token"))
+    recorder.hit(first, "a" * 12, Caller("192.0.2.2", "new-tool", "proxy"))
+    recorder.hit(second, "b" * 12, Caller("192.0.2.3", "other", "token"))
     with app.app_context(), extensions.session_factory() as db:
-        newest = trail.latest(db, ["c-1", "c-2", "c-3"])
+        newest = trail.latest(db, [first, second, "none-such"])
     assert {k: (v.agent, v.address) for k, v in newest.items()} == {
-        "c-1": ("new-tool", "192.0.2.2"),
-        "c-2": ("other", "192.0.2.3"),
+        first: ("new-tool", "192.0.2.2"),
+        second: ("other", "192.0.2.3"),
     }
+
+
+def test_the_connection_page_says_who_used_it_last_from_where(web: Web, app: Flask) -> None:
+    code = web.code(web.connect("onedrive", "user@fabrikam.test"))
+    assert "by nightly" not in web.page("/connections")
+    answer = web.client.post("/api/v1/token", headers=bearer(code, **AGENT))
+    assert answer.status_code == 200
+    page = web.page("/connections")
+    assert "by nightly-sync/2.1 from 127.0.0.1" in page
+
+
+def test_helpdesk_and_admins_see_the_trail_of_their_tenant_only(
+    app: Flask, entra: Emulator, connect: Any, client: FlaskClient, person: Any
+) -> None:
+    grant_onedrive_in_contoso(app, entra)
+    _, ours = connect("onedrive", "user@contoso.test")
+    _, theirs = connect("onedrive", "user@fabrikam.test")
+    assert client.post("/api/v1/token", headers=bearer(ours, **AGENT)).status_code == 200
+    other = {"User-Agent": "fabrikam-tool/1"}
+    assert client.post("/api/v1/token", headers=bearer(theirs, **other)).status_code == 200
+    with app.app_context():
+        short = extensions.vault().hash_code(ours)[:12]
+    helpdesk = person("helpdesk@contoso.test")
+    helpdesk.sign_in()
+    lookup = helpdesk.page("/helpdesk/users?q=user@contoso.test")
+    assert "Access trail" in lookup and "nightly-sync/2.1" in lookup and short in lookup
+    assert "fabrikam-tool" not in lookup
+    admin = person("admin@contoso.test")
+    admin.sign_in()
+    assert "Access trail" in admin.page("/admin")
+    trail_page = admin.page("/admin/access")
+    assert "nightly-sync/2.1" in trail_page and "user@contoso.test" in trail_page
+    assert short in trail_page and "127.0.0.1" in trail_page
+    assert "fabrikam-tool" not in trail_page and "user@fabrikam.test" not in trail_page
+    user = person("user@contoso.test")
+    user.sign_in()
+    assert user.client.get("/admin/access").status_code == 403

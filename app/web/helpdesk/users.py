@@ -63,6 +63,7 @@ def find_person() -> ResponseReturnValue:
         status_labels=STATUS_LABELS,
         connectors=extensions.connectors(),
         limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
+        trail_days=current_app.config["ACCESS_TRAIL_DAYS"],
     )
 
 
@@ -124,10 +125,10 @@ def send_reconnect_link(connection_id: str) -> ResponseReturnValue:
             connection_id=connection.id,
         )
     except LinkRefused as refused:
-        flash(f"The link was not created: {refused}")
+        flash(f"The link was not created: {refused}", "error")
         return redirect(url_for("helpdesk_users.lookup", q=connection.username), code=303)
     if extensions.keepalive().send_reconnect_mail(db.session, connection, made.url):
-        flash(f"A reconnect link was e-mailed to {connection.username}.")
+        flash(f"A reconnect link was e-mailed to {connection.username}.", "success")
     else:
         flash("E-mail is not configured: copy the link below and send it to the person.")
     return reveal_link(made)
