@@ -505,3 +505,13 @@ def test_revoking_a_link_says_so_as_a_success(helpdesk: Web) -> None:
     page = answer.get_data(as_text=True)
     assert "notice-success" in page and 'role="status"' in page and "The link was revoked" in page
     assert "notice-error" not in page
+
+
+def test_the_troubleshooter_speaks_to_the_helpdesk(helpdesk: Web) -> None:
+    token = helpdesk.csrf("/helpdesk/troubleshoot")
+    page = helpdesk.client.post(
+        "/helpdesk/troubleshoot", data={"csrf_token": token, "text": "AADSTS50011: no match"}
+    ).get_data(as_text=True)
+    assert "What to tell the user" in page and "What to ask the portal&#39;s operator" in page
+    assert "support details below" not in page
+    assert "What you can do</h3>" not in page or "Entra sign-in logs" in page

@@ -18,6 +18,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.diagnosis import paste
+from app.diagnosis import staff as staff_view
 from app.errors import LinkRefused
 from app.errors import NotFound
 from app.helpdesk import link_events
@@ -141,7 +142,13 @@ def diagnose_paste() -> ResponseReturnValue:
             db.session, staff(), "helpdesk.troubleshoot", found.aadsts if found else "-"
         )
         db.session.commit()
-    return render_template("helpdesk/troubleshoot.html", text=text, parsed=parsed, diagnosis=found)
+    return render_template(
+        "helpdesk/troubleshoot.html",
+        text=text,
+        parsed=parsed,
+        diagnosis=found,
+        sections=staff_view.for_staff(found) if found else [],
+    )
 
 
 def _link(link_id: str) -> HelpdeskLink:
