@@ -18,6 +18,26 @@ ACCOUNT_TYPES = (WORK, PERSONAL)
 GRAPH = "https://graph.microsoft.com"
 STORAGE = "https://storage.azure.com"
 
+# What Microsoft's consent page says for each delegated permission (the user-consent display
+# text of the permissions reference), so people read the words Microsoft shows them. Keyed by
+# permission name per resource kind; Dynamics organizations all share their one permission.
+GRAPH_WORDS = {
+    "User.Read": "Sign you in and read your profile",
+    "Sites.Read.All": "Read items in all site collections",
+    "Sites.ReadWrite.All": "Edit or delete items in all site collections",
+    "Sites.Selected": "Access selected site collections",
+    "Files.Read": "Read your files",
+    "Files.Read.All": "Read all files that you can access",
+    "Files.ReadWrite": "Have full access to your files",
+    "Files.ReadWrite.All": "Have full access to all files you can access",
+    "Mail.Read": "Read your mail",
+    "Mail.ReadBasic": "Read your basic mail",
+    "Mail.ReadWrite": "Read and write access to your mail",
+    "offline_access": "Maintain access to data you have given it access to",
+}
+DYNAMICS_WORDS = {"user_impersonation": "Access Common Data Service as organization users"}
+STORAGE_WORDS = {"user_impersonation": "Access Azure Storage"}
+
 
 @dataclass(frozen=True)
 class Connector:
@@ -38,6 +58,16 @@ class Connector:
         return PERSONAL in self.account_types
 
     @property
+    def scope_words(self) -> list[tuple[str, str]]:
+        """Return (Microsoft's wording, full URI) for each scope, as the consent page shows it."""
+        return [(scope_words(scope), scope) for scope in self.scopes]
+
+    @property
+    def consent_lines(self) -> list[tuple[str, str]]:
+        """Return what Microsoft's consent page lists: the scopes, then offline_access (MSAL's)."""
+        return [*self.scope_words, (GRAPH_WORDS["offline_access"], "offline_access")]
+
+    @property
     def scope_string(self) -> str:
         """Return the scopes as one space-separated string, as stored on a connection."""
         return " ".join(self.scopes)
@@ -51,6 +81,20 @@ SIGN_IN = Connector(
     scopes=(f"{GRAPH}/User.Read",),
     account_types=frozenset({WORK, PERSONAL}),
     description="Reads your name and email address so the portal knows who you are.",
+    admin_consent_likely=False,
+    data_plane_note="",
+)
+
+
+# Telling the portal who was turned away at Microsoft's approval page: OpenID Connect scopes
+# only (MSAL adds openid, profile and offline_access), so Microsoft asks for no new permission.
+IDENTIFY = Connector(
+    id="identify",
+    name="Sign in",
+    resource=GRAPH,
+    scopes=(),
+    account_types=frozenset({WORK}),
+    description="Tells the portal who you are, so it can file your request under your name.",
     admin_consent_likely=False,
     data_plane_note="",
 )
@@ -108,7 +152,7 @@ def _base() -> list[Connector]:
 
 
 def _dynamics(org: str, connector_id: str, several: bool) -> Connector:
-    """Return the Dynamics 365 connector for one organisation URL."""
+    """Return the Dynamics 365 connector for one organization URL."""
     host = urlsplit(org).hostname or org
     return Connector(
         id=connector_id,
@@ -131,7 +175,7 @@ def dynamics_ids(orgs: Sequence[str]) -> list[tuple[str, str]]:
         label = (urlsplit(org).hostname or "").split(".")[0]
         cid = "dynamics" if index == 0 else f"dynamics-{label}"
         if cid in seen:
-            raise ConfigError(f"PORTAL_DYNAMICS_ORGS gives two organisations the id {cid!r}")
+            raise ConfigError(f"PORTAL_DYNAMICS_ORGS gives two organizations the id {cid!r}")
         seen.add(cid)
         out.append((cid, org))
     return out
@@ -171,6 +215,23 @@ def validate(connector: Connector) -> None:
             raise ConfigError(
                 f"connector {connector.id!r}: scope {scope!r} is not for {connector.resource}"
             )
+
+
+def scope_words(scope: str) -> str:
+    """Return Microsoft's consent-page wording for a scope, or its permission name if unknown."""
+    resource, _, name = scope.rpartition("/")
+    host = urlsplit(resource).hostname or ""
+    if not resource or resource.rstrip("/") == GRAPH:
+        table = GRAPH_WORDS
+    elif resource.rstrip("/") == STORAGE:
+        table = STORAGE_WORDS
+    elif host.endswith(".dynamics.com"):
+        table = DYNAMICS_WORDS
+    else:
+        table = {}
+    return table.get(name) or next(
+        (words for key, words in table.items() if key.lower() == name.lower()), name or scope
+    )
 
 
 def authority_tenant(connector: Connector, account_type: str | None) -> str:

@@ -82,7 +82,7 @@ EXPECTED: dict[int, tuple[Actor, str, tuple[str, ...]]] = {
     28000: (OPS, "diagnosis", ("Internal sign-in error", "several resources")),
     700022: (OPS, "diagnosis", ("Internal sign-in error", "several resources")),
     501481: (OPS, "diagnosis", ("Internal sign-in error", "PKCE")),
-    700005: (OPS, "diagnosis", ("Internal sign-in error", "another organisation")),
+    700005: (OPS, "diagnosis", ("Internal sign-in error", "another organization")),
     65005: (OPS, "diagnosis", ("API permissions",)),
     650056: (OPS, "diagnosis", ("API permissions",)),
     650057: (OPS, "diagnosis", ("API permissions",)),
@@ -143,7 +143,7 @@ def test_connector_placeholder_is_filled(key: str) -> None:
 
 def test_missing_connector_reads_as_the_connector() -> None:
     found = diagnose(codes=[650052])
-    assert found.title == "The connector isn't available in your organisation"
+    assert found.title == "The connector isn't available in your organization"
 
 
 def test_consent_blocked_codes_go_to_admin_approval() -> None:
@@ -158,7 +158,9 @@ def test_65004_cancelled_differs_from_declined() -> None:
     assert (cancelled.key, cancelled.route) == ("consent_cancelled", "admin_approval")
     assert (declined.key, declined.route) == ("consent_declined", "retry")
     assert cancelled.code == declined.code == 65004
-    assert "Need admin approval" in cancelled.summary
+    assert cancelled.summary.startswith(
+        "The connector needs an approval from your IT administrator"
+    )
     assert cancelled.summary != declined.summary
 
 

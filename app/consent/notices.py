@@ -8,6 +8,8 @@ from typing import Any
 
 from app.consent import records
 from app.consent.records import STATUS_LABELS
+from app.diagnosis.catalogue import APP_IN_ADMIN_CENTER
+from app.diagnosis.catalogue import CONSENT_ROLES
 from app.models import APPROVED
 from app.models import DB
 from app.models import DENIED
@@ -52,9 +54,12 @@ def to_admins(
     """Return the mails that tell a tenant's admins about a new request."""
     said = f'Their justification: "{justification}"' if justification else "No justification."
     lines = [
-        f"{requester} asks you to approve {connector} for your organisation in the {PORTAL}.",
+        f"{requester} asks you to approve {connector} for your organization in the {PORTAL}.",
         said,
         "Open the request to approve it (you grant consent at Microsoft) or deny it with a reason.",
+        f"Microsoft accepts the approval from an account with one of these Microsoft Entra roles: "
+        f"{', '.join(CONSENT_ROLES)}. You can also grant it in {APP_IN_ADMIN_CENTER} > "
+        "Permissions > Grant admin consent, then press Approve on the request.",
     ]
     subject = f"Approval requested: {connector}"
     url = status_url(public_url, request)
@@ -69,7 +74,7 @@ def to_requesters(
     subject = f"{connector}: your request is {status}"
     if request.status == APPROVED:
         lines = [
-            f"An administrator approved {connector} for your organisation.",
+            f"An administrator approved {connector} for your organization.",
             f"Press Try again to connect {connector}; you will not need to ask again.",
         ]
         link, label = try_again_url(public_url, request), "Try again"

@@ -117,6 +117,21 @@ def requesters(db: DB, request_id: str) -> list[ConsentRequester]:
     )
 
 
+def of_requester(
+    db: DB, tenant_id: str, oid: str, *, pending_only: bool = False
+) -> list[ConsentRequest]:
+    """Return the requests this person sent or joined in their tenant, newest first."""
+    query = (
+        select(ConsentRequest)
+        .join(ConsentRequester, ConsentRequester.request_id == ConsentRequest.id)
+        .where(ConsentRequest.tenant_id == tenant_id, ConsentRequester.oid == oid)
+        .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id)
+    )
+    if pending_only:  # read-only: a request past its expiry is not pending, marked or not
+        query = query.where(ConsentRequest.status == PENDING, ConsentRequest.expires_at > utcnow())
+    return list(db.scalars(query))
+
+
 def pending_in(db: DB, tenant_id: str) -> list[ConsentRequest]:
     """Return a tenant's open requests, oldest first."""
     expire_due(db, tenant_id=tenant_id)

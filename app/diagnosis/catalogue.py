@@ -97,6 +97,7 @@ _HELP = Actor.HELPDESK
 
 _ROLES = ", ".join(CONSENT_ROLES[:-1]) + " or " + CONSENT_ROLES[-1]
 _APP = "Microsoft Entra admin center > Enterprise applications > Connector Consent Portal"
+APP_IN_ADMIN_CENTER = _APP  # where an administrator finds the portal's app; admin pages, mails
 
 _LEARN = "https://learn.microsoft.com/entra"
 DOC_ERROR_CODES = f"{_LEARN}/identity-platform/reference-error-codes"
@@ -124,7 +125,7 @@ _INTERNAL_PROBLEM = Step(
 )
 _ADMIN_GRANTS = Step(
     _ADMIN,
-    "Grant consent for the organisation: press Grant for organization for {connector} in the "
+    "Grant consent for the organization: press Grant for organization for {connector} in the "
     f"portal's admin console, or open {_APP} > Permissions > Grant admin consent. Roles that "
     f"can: {_ROLES}.",
 )
@@ -219,9 +220,8 @@ CONSENT_CANCELLED = _entry(
     65004,
     "consent_cancelled",
     "An administrator must approve {connector}",
-    'You left Microsoft\'s "Need admin approval" (or "Approval required") page and came back '
-    "to " + PORTAL + ". {connector} needs permissions that only an administrator of your "
-    "organisation can grant, so no connection was made.",
+    "{connector} needs an approval from your IT administrator before you can connect it, so no "
+    "connection was made. Nothing is wrong with your account.",
     (
         _ADMIN_GRANTS,
         Step(
@@ -238,7 +238,7 @@ ADMIN_DECLINED = _entry(
     65004,
     "admin_consent_declined",
     "Consent was not granted",
-    "Microsoft came back from the organisation-wide consent page for {connector} without "
+    "Microsoft came back from the organization-wide consent page for {connector} without "
     "granting it: Cancel was pressed, or the page was left. Nothing was recorded.",
     (
         Step(
@@ -255,9 +255,9 @@ ADMIN_DECLINED = _entry(
 ADMIN_NOT_PERMITTED = _entry(
     90093,
     "admin_consent_not_permitted",
-    "This account can't grant consent for the organisation",
+    "This account can't grant consent for the organization",
     "The account used on Microsoft's consent page for {connector} holds no role that can "
-    "grant permissions for the whole organisation, so nothing was granted.",
+    "grant permissions for the whole organization, so nothing was granted.",
     (
         Step(
             _ADMIN,
@@ -278,7 +278,7 @@ PERSONAL_NO_ADMIN_CONSENT = _entry(
     None,
     "personal_account_consent",
     "Personal accounts have no administrator to approve {connector}",
-    "You signed in with a personal Microsoft account. Personal accounts have no organisation "
+    "You signed in with a personal Microsoft account. Personal accounts have no organization "
     "and no admin consent: only you can grant {connector} access.",
     (
         Step(
@@ -288,7 +288,7 @@ PERSONAL_NO_ADMIN_CONSENT = _entry(
         Step(
             _USER,
             "If {connector} is for your work, connect it with your work or school account "
-            "instead; your organisation's administrators can approve it there.",
+            "instead; your organization's administrators can approve it there.",
         ),
     ),
     "diagnosis",
@@ -313,7 +313,7 @@ _BY_CODE_ENTRIES = (
         90094,
         "admin_approval_required",
         "An administrator must approve {connector}",
-        "Your organisation lets only administrators grant the permissions {connector} asks for, "
+        "Your organization lets only administrators grant the permissions {connector} asks for, "
         'so Microsoft showed "Need admin approval" instead of a consent page.',
         (
             _ADMIN_GRANTS,
@@ -336,7 +336,7 @@ _BY_CODE_ENTRIES = (
         90095,
         "admin_approval_requested",
         "Your request went to your administrators",
-        "Your organisation uses Microsoft's admin consent workflow: the request sent from the "
+        "Your organization uses Microsoft's admin consent workflow: the request sent from the "
         '"Approval required" page waits for a reviewer. Nothing is granted until they approve.',
         (
             Step(
@@ -385,7 +385,7 @@ _BY_CODE_ENTRIES = (
         50105,
         "user_not_assigned",
         "Your account is not assigned to " + PORTAL,
-        'Your organisation turned on "User assignment required" for ' + PORTAL + ": only "
+        'Your organization turned on "User assignment required" for ' + PORTAL + ": only "
         "users and groups assigned to it may sign in, and your account is not one of them.",
         (
             Step(
@@ -414,9 +414,9 @@ _BY_CODE_ENTRIES = (
     _entry(
         7000112,
         "app_disabled",
-        "The Connector Consent Portal is disabled in your organisation",
+        "The Connector Consent Portal is disabled in your organization",
         'An administrator set "Enabled for users to sign-in?" to No for ' + PORTAL + ", so "
-        "Microsoft issues it no tokens for anyone in your organisation.",
+        "Microsoft issues it no tokens for anyone in your organization.",
         (
             Step(
                 _ADMIN,
@@ -432,7 +432,7 @@ _BY_CODE_ENTRIES = (
     _entry(
         700016,
         "app_not_found",
-        "The portal's app is not known to this organisation",
+        "The portal's app is not known to this organization",
         "Microsoft found no application with " + PORTAL + "'s client ID in the directory it was "
         "asked about: the client ID or tenant is wrong, or the app was never added there.",
         (
@@ -443,7 +443,7 @@ _BY_CODE_ENTRIES = (
             ),
             Step(
                 _ADMIN,
-                "For a multi-tenant portal, an administrator adds it to the organisation by "
+                "For a multi-tenant portal, an administrator adds it to the organization by "
                 "granting admin consent once.",
             ),
         ),
@@ -556,15 +556,15 @@ _BY_CODE_ENTRIES = (
     _reconnect(
         70043,
         "sign_in_frequency",
-        "Your organisation requires you to sign in again",
-        "A Conditional Access sign-in frequency policy of your organisation ended the session "
+        "Your organization requires you to sign in again",
+        "A Conditional Access sign-in frequency policy of your organization ended the session "
         "behind the {connector} connection.",
     ),
     _entry(
         50076,
         "mfa_required",
         "Multi-factor sign-in required",
-        "Your organisation requires multi-factor authentication for this access, and the saved "
+        "Your organization requires multi-factor authentication for this access, and the saved "
         "{connector} connection cannot complete it on its own.",
         (
             Step(
@@ -579,7 +579,7 @@ _BY_CODE_ENTRIES = (
         50079,
         "mfa_registration_required",
         "Set up multi-factor authentication",
-        "Your organisation requires you to register a multi-factor authentication method "
+        "Your organization requires you to register a multi-factor authentication method "
         "before you can use {connector}.",
         (
             Step(
@@ -593,8 +593,8 @@ _BY_CODE_ENTRIES = (
     _entry(
         53003,
         "conditional_access_blocked",
-        "Blocked by your organisation's access policy",
-        "A Conditional Access policy of your organisation blocked this sign-in, for example "
+        "Blocked by your organization's access policy",
+        "A Conditional Access policy of your organization blocked this sign-in, for example "
         "because of the device, the location or the app.",
         (
             Step(
@@ -604,7 +604,7 @@ _BY_CODE_ENTRIES = (
             ),
             Step(
                 _USER,
-                "Try again from a device and network your organisation allows (for example a "
+                "Try again from a device and network your organization allows (for example a "
                 "managed work device, the office network or the VPN).",
             ),
             Step(
@@ -632,7 +632,7 @@ _BY_CODE_ENTRIES = (
             Step(
                 _USER,
                 "Try again and check your user name and password. If you forgot the password, "
-                "use your organisation's password reset.",
+                "use your organization's password reset.",
             ),
         ),
         "retry",
@@ -640,10 +640,10 @@ _BY_CODE_ENTRIES = (
     _entry(
         50034,
         "account_not_found",
-        "Account not found in this organisation",
+        "Account not found in this organization",
         "The account you signed in with does not exist in the directory the portal asked.",
         (
-            Step(_USER, "Sign in with your work or school account of this organisation."),
+            Step(_USER, "Sign in with your work or school account of this organization."),
             Step(
                 _ADMIN,
                 "If this person should have access, create their account or invite them as a "
@@ -654,19 +654,19 @@ _BY_CODE_ENTRIES = (
     _entry(
         50020,
         "account_not_in_tenant",
-        "This account can't be used with your organisation's portal",
-        "The account belongs to another organisation, or is a personal Microsoft account, and "
-        "is neither a member nor a guest of the organisation the portal signs in to.",
+        "This account can't be used with your organization's portal",
+        "The account belongs to another organization, or is a personal Microsoft account, and "
+        "is neither a member nor a guest of the organization the portal signs in to.",
         (
             Step(
                 _ADMIN,
                 "To let this person in, invite them as a guest: Microsoft Entra admin center > "
                 "Users > Invite external user.",
             ),
-            Step(_USER, "Sign in with an account of the organisation that runs this portal."),
+            Step(_USER, "Sign in with an account of the organization that runs this portal."),
             Step(
                 _OPS,
-                "If the portal should accept accounts of any organisation, configure it with the "
+                "If the portal should accept accounts of any organization, configure it with the "
                 "organizations or common authority.",
             ),
         ),
@@ -675,12 +675,12 @@ _BY_CODE_ENTRIES = (
         500208,
         "account_type_not_allowed",
         "This type of account is not allowed here",
-        "The account's type (work or school, or personal) does not fit the organisation the "
+        "The account's type (work or school, or personal) does not fit the organization the "
         "portal signs in to.",
         (
             Step(
                 _USER,
-                "Sign in with another account: a work or school account of your organisation.",
+                "Sign in with another account: a work or school account of your organization.",
             ),
         ),
     ),
@@ -702,8 +702,8 @@ _BY_CODE_ENTRIES = (
     _entry(
         50194,
         "single_tenant_app_at_common",
-        "The portal is registered for one organisation only",
-        "The portal's app registration accepts accounts of one organisation only, but the "
+        "The portal is registered for one organization only",
+        "The portal's app registration accepts accounts of one organization only, but the "
         "portal signed in through the shared /common endpoint.",
         (
             Step(
@@ -717,15 +717,15 @@ _BY_CODE_ENTRIES = (
     _entry(
         90002,
         "tenant_not_found",
-        "Organisation not found",
-        "Microsoft could not find the organisation (tenant) the portal asked for: its name or ID "
+        "Organization not found",
+        "Microsoft could not find the organization (tenant) the portal asked for: its name or ID "
         "is wrong, or it no longer exists.",
         (
             Step(
                 _OPS,
                 "Check the portal's tenant setting: a directory (tenant) ID or a verified domain.",
             ),
-            Step(_USER, "If you typed an organisation name or domain, check it and try again."),
+            Step(_USER, "If you typed an organization name or domain, check it and try again."),
         ),
     ),
     _entry(
@@ -790,7 +790,7 @@ _BY_CODE_ENTRIES = (
     _internal(
         700005,
         "code_wrong_tenant",
-        "The sign-in code was redeemed at another organisation than the one that issued it.",
+        "The sign-in code was redeemed at another organization than the one that issued it.",
         "Redeem codes at the authority (tenant) that the sign-in used.",
     ),
     _entry(
@@ -802,7 +802,7 @@ _BY_CODE_ENTRIES = (
         + "'s app registration, or names a resource that does not exist.",
         (
             Step(_OPS, "Add the API permission under the app registration's API permissions."),
-            Step(_ADMIN, "After the operator adds it, grant consent for the organisation again."),
+            Step(_ADMIN, "After the operator adds it, grant consent for the organization again."),
         ),
         doc_url=_DOC_CONSENT,
     ),
@@ -828,45 +828,45 @@ _BY_CODE_ENTRIES = (
             Step(
                 _OPS, "Add the API and its permission under the app registration's API permissions."
             ),
-            Step(_ADMIN, "After the operator adds it, grant consent for the organisation again."),
+            Step(_ADMIN, "After the operator adds it, grant consent for the organization again."),
         ),
         doc_url=_DOC_CONSENT,
     ),
     _entry(
         650052,
         "service_not_enabled",
-        "{connector} isn't available in your organisation",
-        "Your organisation has not subscribed to or enabled the Microsoft service behind "
+        "{connector} isn't available in your organization",
+        "Your organization has not subscribed to or enabled the Microsoft service behind "
         "{connector} (for example SharePoint Online, Exchange Online or Dynamics 365).",
         (
             Step(
                 _ADMIN,
-                "Check in the Microsoft 365 admin center that the organisation has the service "
+                "Check in the Microsoft 365 admin center that the organization has the service "
                 "and that it is set up.",
             ),
             Step(
                 _USER,
-                "Ask your administrator whether {connector} is available to your organisation.",
+                "Ask your administrator whether {connector} is available to your organization.",
             ),
         ),
     ),
     _entry(
         500011,
         "resource_not_in_tenant",
-        "{connector} isn't available in your organisation",
-        "The Microsoft service behind {connector} was not found in your organisation's "
+        "{connector} isn't available in your organization",
+        "The Microsoft service behind {connector} was not found in your organization's "
         "directory: it was never set up there, or its address is wrong.",
         (
             Step(
                 _ADMIN,
-                "Check in the Microsoft 365 admin center that the organisation has the service.",
+                "Check in the Microsoft 365 admin center that the organization has the service.",
             ),
             Step(
                 _OPS, "Check {connector}'s resource address (for example the Dynamics 365 org URL)."
             ),
             Step(
                 _USER,
-                "Ask your administrator whether {connector} is available to your organisation.",
+                "Ask your administrator whether {connector} is available to your organization.",
             ),
         ),
     ),
@@ -930,7 +930,7 @@ _BY_ERROR_ENTRIES = (
         "unauthorized_client",
         "The portal may not sign in this way",
         "Microsoft refused to let " + PORTAL + " sign in: the app is disabled, unknown in this "
-        "organisation, or not allowed this kind of sign-in.",
+        "organization, or not allowed this kind of sign-in.",
         (
             Step(
                 _OPS, "Check the app registration and the portal's client ID and tenant settings."
@@ -964,12 +964,12 @@ _BY_ERROR_ENTRIES = (
     _entry(
         None,
         "invalid_resource",
-        "{connector} isn't available in your organisation",
-        "Microsoft does not know the service behind {connector} in your organisation.",
+        "{connector} isn't available in your organization",
+        "Microsoft does not know the service behind {connector} in your organization.",
         (
             Step(
                 _ADMIN,
-                "Check in the Microsoft 365 admin center that the organisation has the service.",
+                "Check in the Microsoft 365 admin center that the organization has the service.",
             ),
             Step(_OPS, "Check {connector}'s resource address."),
         ),

@@ -10,6 +10,7 @@ from flask import session
 from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
+from app.connectors import scope_words
 from app.consent import records
 from app.errors import AccountTypeNotSupported
 from app.identity import flows
@@ -22,6 +23,12 @@ from app.web.accounts import find
 
 bp = Blueprint("connectors", __name__)
 ACCOUNT_TYPES = {"work": "Work or school account", "personal": "Personal Microsoft account"}
+
+
+@bp.app_template_filter("scope_words")
+def scope_words_filter(scope: str) -> str:
+    """Return Microsoft's consent-page words for a scope, for any page that lists scopes."""
+    return scope_words(scope)
 
 
 @bp.get("/")
@@ -55,13 +62,19 @@ def authenticate(connector_id: str) -> ResponseReturnValue:
     """Start the sign-in and consent flow for this connector at Entra."""
     connector = find(connector_id)
     account_type = chosen_account_type(connector, request.form.get("account_type"))
+    hint = accounts.login_hint(request.form)
     flow = extensions.identity().start_flow(
         connector,
         account_type=account_type,
-        login_hint=accounts.login_hint(request.form),
+        login_hint=hint,
         domain_hint=request.form.get("domain_hint") or None,
     )
-    purpose = {"purpose": "connect", "connector": connector.id, "account_type": account_type}
+    purpose = {
+        "purpose": "connect",
+        "connector": connector.id,
+        "account_type": account_type,
+        "login_hint": hint,  # a request sent after a refusal signs in as the same person
+    }
     flows.remember(session, flow, purpose)
     return redirect(flow["auth_uri"], code=303)
 

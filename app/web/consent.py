@@ -14,31 +14,70 @@ from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 
-from app.connectors import SIGN_IN
+from app.connectors import IDENTIFY
+from app.connectors import Connector
 from app.consent import access
 from app.consent import filing
 from app.consent import notices
 from app.consent import records
+from app.diagnosis.catalogue import APP_IN_ADMIN_CENTER
+from app.diagnosis.catalogue import CONSENT_ROLES
 from app.identity import flows
 from app.identity.signins import SignIn
+from app.models import ConsentRequest
 from app.platform import extensions
 from app.platform.extensions import db
 from app.web import accounts
+from app.web.accounts import all_connectors
 from app.web.accounts import find
 from app.web.accounts import login_required
 
 bp = Blueprint("consent", __name__, url_prefix="/consent-requests")
 
 
+# The first trip's login hint, kept when Microsoft turned the person away unsigned (outcomes).
+HINT_KEY = "app.consent.login_hint"
+
+
+@bp.get("")
+@login_required
+def index() -> ResponseReturnValue:
+    """List the signed-in person's consent requests: My requests."""
+    user = accounts.current_user()
+    assert user is not None
+    if records.expire_due(db.session, tenant_id=user["tenant_id"]):
+        db.session.commit()
+    mine = records.of_requester(db.session, user["tenant_id"], user["oid"])
+    public = current_app.config["PUBLIC_URL"]
+    return render_template(
+        "consent/index.html",
+        requests=[(found, find_or_none(found.connector)) for found in mine],
+        labels=records.STATUS_LABELS,
+        links={found.id: notices.status_url(public, found) for found in mine},
+    )
+
+
 @bp.post("")
 def create() -> ResponseReturnValue:
     """Send (or join) the approval request for a connector; sign in first when needed."""
     connector = find(request.form.get("connector", ""))
-    justification = request.form.get("justification", "")[: records.MAX_JUSTIFICATION]
+    justification = request.form.get("justification", "").strip()[: records.MAX_JUSTIFICATION]
+    if not justification:  # admins decide on the reason; an empty request helps nobody
+        page = render_template("consent/justify.html", connector=connector, missing=True)
+        return page, 400
     user = accounts.current_user()
     if user is None:  # Entra's error redirect says nothing about who was turned away
-        flow = extensions.identity().start_flow(SIGN_IN, account_type="work")
-        purpose = {"purpose": "consent_request", "connector": connector.id, "why": justification}
+        hint = session.get(HINT_KEY)
+        flow = extensions.identity().start_flow(
+            IDENTIFY, account_type="work", login_hint=hint, prompt="none"
+        )
+        purpose = {
+            "purpose": "consent_request",
+            "connector": connector.id,
+            "why": justification,
+            "quiet": True,  # Entra's answer without a page falls back to one (outcomes)
+            "login_hint": hint,
+        }
         flows.remember(session, flow, purpose)
         return redirect(flow["auth_uri"], code=303)
     return _file(user, connector.id, justification)
@@ -53,6 +92,26 @@ def finish_sign_in(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturn
 
 
 FINISHERS = {"consent_request": finish_sign_in}
+
+
+def find_or_none(connector_id: str) -> Connector | None:
+    """Return a connector by id, or None when this deployment no longer has it."""
+    return all_connectors().get(connector_id)
+
+
+@bp.app_context_processor
+def pending_requests() -> dict[str, Any]:
+    """Offer every page the signed-in person's pending requests (My connections shows them)."""
+
+    def mine() -> list[tuple[ConsentRequest, Connector | None]]:
+        """Return the person's pending requests with their connectors."""
+        user = accounts.current_user()
+        if user is None:
+            return []
+        found = records.of_requester(db.session, user["tenant_id"], user["oid"], pending_only=True)
+        return [(row, find_or_none(row.connector)) for row in found]
+
+    return {"my_pending_requests": mine}
 
 
 def _file(user: Mapping[str, Any], connector_id: str, justification: str) -> ResponseReturnValue:
@@ -92,6 +151,8 @@ def show(request_id: str) -> ResponseReturnValue:
         people=people,
         status=records.STATUS_LABELS[found.status],
         share_url=notices.status_url(config["PUBLIC_URL"], found),
+        consent_roles=CONSENT_ROLES,
+        admin_center_path=APP_IN_ADMIN_CENTER,
     )
 
 

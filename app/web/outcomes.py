@@ -6,14 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
+from flask import redirect
 from flask import render_template
+from flask import session
 from flask.typing import ResponseReturnValue
 
+from app.connectors import IDENTIFY
 from app.consent import records
 from app.diagnosis import explain
 from app.errors import EntraError
 from app.errors import NotFound
 from app.helpdesk import link_events
+from app.identity import flows
+from app.platform import extensions
 from app.platform.extensions import db
 from app.web import accounts
 from app.web.accounts import all_connectors
@@ -22,10 +27,18 @@ from app.web.errors import support_block
 bp = Blueprint("outcomes", __name__)
 # Flows an admin runs for the portal itself: never answered with "ask your admin".
 ADMIN_PURPOSES = frozenset({"admin_consent_confirm", "readiness"})
+# What prompt=none answers when Entra needs the person on a page (entra-protocol 2.3).
+NEEDS_A_PAGE = frozenset({"login_required", "interaction_required", "consent_required"})
+HINT_KEY = "app.consent.login_hint"  # read by the consent area's Send request
+# The code on Microsoft's page before "Return to the application" or "Back to app" (4.4):
+# the redirect carries only 65004, so the support block names both pages.
+SHOWN_PAGES = "AADSTS90094 (Need admin approval) or AADSTS90095 (Approval required)"
 
 
 def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue:
     """Render what happened at Entra, who must act and how, in one hop."""
+    if purpose.get("quiet") and (error.error or "").lower() in NEEDS_A_PAGE:
+        return _with_a_page(purpose)
     connector = all_connectors().get(str(purpose.get("connector") or ""))
     found = explain.diagnose(
         error.error,
@@ -47,6 +60,12 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
     pending = None
     if ask and user is not None and connector is not None:
         pending = records.pending_for(db.session, user["tenant_id"], connector.id)
+    if ask and user is None:  # Send request's trip to Microsoft reuses the first one's hint
+        session[HINT_KEY] = purpose.get("login_hint")
+    if ask and found.key == "consent_cancelled":
+        labels = [label for label, _ in details]
+        at = labels.index("AADSTS code") + 1 if "AADSTS code" in labels else len(details)
+        details.insert(at, ("Shown by Microsoft", SHOWN_PAGES))
     page = render_template(
         "outcomes/admin_approval.html" if ask else "outcomes/diagnosis.html",
         diagnosis=found,
@@ -57,6 +76,14 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
         after_approval=after_approval,
     )
     return page, 403 if ask else 400
+
+
+def _with_a_page(purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Go to Microsoft again, this time letting it show its page (prompt=none failed)."""
+    hint = purpose.get("login_hint")
+    flow = extensions.identity().start_flow(IDENTIFY, account_type="work", login_hint=hint)
+    flows.remember(session, flow, {key: v for key, v in purpose.items() if key != "quiet"})
+    return redirect(flow["auth_uri"], code=303)
 
 
 FAILURE = failed  # what every failed flow shows, whoever started it

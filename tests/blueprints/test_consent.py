@@ -202,9 +202,10 @@ def test_blocked_user_asks_admin_approves_and_user_connects(
     blocked = authenticate_blocked(user)
     text = blocked.get_data(as_text=True)
     assert blocked.status_code == 403 and "Admin approval required" in text
-    for role in ("Global Administrator", "Privileged Role Administrator"):
-        assert role in text
-    assert 'name="justification"' in text and "Send request" in text
+    assert "your IT administrator" in text  # the roles are the admin's to read, not the user's
+    assert "Global Administrator" not in text and "Enterprise applications" not in text
+    assert 'name="justification"' in text and "Send request" in text and "required" in text
+    assert "AADSTS65004" in text and "AADSTS90094 (Need admin approval)" in text
 
     request_id = send_request(user, why="Quarterly <b>reports</b>")
     page = user.page(f"/consent-requests/{request_id}")
@@ -637,9 +638,9 @@ def _code_expired(app: Flask, entra: Emulator) -> Any:
 CODES = [
     # (case, driver, status, text on the page, actor heading)
     ("90094 then return: 65004 cancel", _redirected("user@contoso.test", cancel=True), 403,
-     "Admin approval required", "What your administrator must do"),
+     "Admin approval required", "What you can do"),  # the admin's steps go to the admins (#14)
     ("90095 then Back to app", _redirected("assigned@northwind.test", "azure-storage", cancel=True),
-     403, "Admin approval required", "What your administrator must do"),
+     403, "Admin approval required", "What you can do"),
     ("65004 declined on the consent page", _redirected("user@fabrikam.test", "azure-storage",
      accept=False), 400, "Access was not granted", "What you can do"),
     ("50105 at the token endpoint", _token_refused({"assignment_required": True}), 400,
