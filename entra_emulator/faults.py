@@ -40,6 +40,8 @@ class FaultInjector:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         """Apply an armed fault, or pass the request through."""
+        if not self.runtime.state.faults:  # nothing armed: no second routing of the request
+            return self.inner(environ, start_response)
         name = self._endpoint(environ)
         if name not in FAULTABLE:
             return self.inner(environ, start_response)
