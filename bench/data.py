@@ -49,29 +49,28 @@ LIMITS = """
   client (`http.client`, 1 MiB reads) also pays TLS straight from the emulator (~1.8 s against
   ~1 s). The worker holds one chunk in flight (urllib3's raw stream), so its VmRSS stays flat.
 - **Table export as CSV vs plain JSON paging** (two of each, interleaved; the plain client is
-  `requests`): each takes the emulator's time per page plus its reader's, because each asks for
-  page N+1 only after it has handled page N (the exporter turns it into CSV first). Per 100,000
-  items the emulator spends ~5-5.7 s of CPU on the 500 pages of 200 either way, the plain client
-  ~1.2-1.4 s parsing them and the worker ~4.5-4.8 s (~46 us a row). A py-spy profile of the
-  worker (`--gil`, a separate run, not `make bench`) splits its share into writing CSV ~38 %
-  (`csv.writer.writerow`, mostly the C writer scanning every cell for characters to quote, plus
-  the per-row list of cells and `_cell`), `formats.flatten` ~25 % (its `isinstance(value,
-  Mapping)` ABC checks alone ~7 %), `json.loads` ~13 %, and the page requests with their per-page
-  token lookups ~8 %. Reaching 0.8 needs the worker's share under ~3 s with this emulator and
-  client, or the next page fetched while the current one is encoded (that would hide the smaller
-  of the two; not measured). Memory: VmRSS when the client had read 10,000 rows vs the peak up to
-  100,000; the export holds one page and one 500-row CSV batch.
+  `requests`): the plain client asks for page N+1 only after it has parsed page N, so it takes
+  the emulator's time per page plus its own. The exporter keeps one connection per export
+  (`app/data/line.py`, http.client) and sends the request for page N+1 before it flattens and
+  encodes page N, so the emulator computes one page while the worker encodes the other. Per
+  100,000 items the emulator spends ~5 s of CPU on the 500 pages of 200, the plain client ~1.5
+  s parsing them, the worker ~3.4-3.8 s (~36 us a row: `json.loads`, `formats.flatten`, the CSV
+  writer, one token lookup per page). Measured on the way (separate runs): the export read
+  0.68 with each page asked for after the last was encoded, 0.74-0.76 with the next page read
+  ahead by a thread (that thread waited for the GIL, held by the encoding thread, once per TLS
+  record: the switch interval is 5 ms), 0.99 with the request sent early on the export's own
+  connection. Memory: VmRSS when the client had read 10,000 rows vs the peak up to 100,000; the
+  export holds one page and one 500-row CSV batch.
 - **Proxy small GET vs token API**: both keep the 2 CPUs busy, so the ratio is that of the CPU
-  one call costs the machine. A proxied `v1.0/me/drive` costs ~2.2-2.6 ms in the portal, ~1.0-1.2
-  ms in the emulator (the bench process's CPU in the proxied windows) and 0.3-1.0 ms in the load
-  generator (it varied between runs); a cached token call ~1.1-1.3 ms in the portal and 0.25-0.5
-  in the load generator: 0.34-0.39. The emulator stands in for Graph on the same CPUs: without its
-  share the same split gives ~0.5 (an estimate: Graph costs a proxied call latency, not this
-  machine's CPU). The worker's extra ~1.2 ms (py-spy `--gil`, a separate run): the upstream
-  `requests` call ~22 % of its samples (preparing the request, urllib3's pool, parsing the
-  answer's headers), a second lookup of the connection (`Proxy._connector` asks
-  `Broker.connector_of` before `access_token`: one more HMAC and indexed query) ~9 %, and the
-  token itself ~6 %.
+  one call costs the machine: the portal's, the load generator's and the emulator's (which
+  stands in for Graph on the same CPUs; Graph would cost a proxied call latency instead). A
+  proxied `v1.0/me/drive` costs ~1.6 ms in the portal against ~1.0 ms for a cached token call,
+  and ~0.65 ms in the emulator. What brought it from 0.39 to ~0.5 (separate runs): the proxy's
+  upstream call on urllib3 itself instead of requests (~0.3 ms of portal CPU a call: requests'
+  session merging and request preparation), one connection lookup instead of two, and the
+  emulator checking a token's signature once (PyJWT 2.15 checks each base64 character in Python:
+  ~0.25 ms a call for a Graph-sized token; expiry and audience are still checked per call). In
+  the runs of this session beside other agents' test suites the figure read 0.45-0.58.
 """
 
 
