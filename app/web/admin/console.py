@@ -71,9 +71,23 @@ def deny(request_id: str) -> ResponseReturnValue:
 @bp.get("/audit", endpoint="audit")  # the module name audit is the query
 @login_required(role="admin")
 def audit_log() -> ResponseReturnValue:
-    """Show the tenant's consent decisions, newest first."""
-    events = audit.tenant_events(db.session, admin_user()["tenant_id"])
-    return render_template("admin/audit.html", events=events)
+    """Show the tenant's audit log in plain words, filtered and paged, newest first."""
+    tenant = admin_user()["tenant_id"]
+    filters, wrong = audit.Filters.from_args(request.args)
+    for name in wrong:
+        flash(f"The {_FILTER_NAMES[name]} filter was not understood and is not applied.", "error")
+    number = request.args.get("page", "1")
+    shown = audit.page(
+        db.session, tenant, filters, int(number) if number.isdigit() else 1, _names()
+    )
+    return render_template(
+        "admin/audit.html",
+        page=shown,
+        filters=filters,
+        args=filters.as_args(),
+        labels=audit.LABELS,
+        actors=audit.actors(db.session, tenant),
+    )
 
 
 @bp.get("/access")
@@ -92,7 +106,16 @@ def access_trail() -> ResponseReturnValue:
 @bp.get("/audit.csv")
 @login_required(role="admin")
 def audit_csv() -> ResponseReturnValue:
-    """Export the tenant's audit log as CSV, with spreadsheet formulas defused."""
-    text = audit.as_csv(audit.tenant_events(db.session, admin_user()["tenant_id"]))
+    """Export the filtered audit log as CSV, with spreadsheet formulas defused."""
+    filters, _ = audit.Filters.from_args(request.args)
+    lines = audit.as_csv(db.session, admin_user()["tenant_id"], filters, _names())
     headers = {"Content-Disposition": 'attachment; filename="audit.csv"'}
-    return Response(text, mimetype="text/csv", headers=headers)
+    return Response("".join(lines), mimetype="text/csv", headers=headers)
+
+
+_FILTER_NAMES = {"event": "event", "from": "From date", "to": "To date"}
+
+
+def _names() -> dict[str, str]:
+    """Return the connectors' names by id, for the log's targets."""
+    return {connector.id: connector.name for connector in all_connectors().values()}
