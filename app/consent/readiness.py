@@ -21,6 +21,14 @@ SCOPES = (
     f"{GRAPH}/Policy.Read.All",
     f"{GRAPH}/Directory.Read.All",
 )
+# What each of those permissions lets the check read, said before the admin is sent to accept.
+WHY = {
+    f"{GRAPH}/Application.Read.All": "the portal's enterprise app: whether it is enabled, "
+    "visible and needs assignment, and who is assigned to it",
+    f"{GRAPH}/Policy.Read.All": "your user-consent policy and the admin consent workflow",
+    f"{GRAPH}/Directory.Read.All": "the permissions already granted to the portal for your "
+    "organisation",
+}
 # The admin's sign-in for the checklist: Graph read scopes, never stored.
 SIGN_IN = Connector(
     id="readiness",

@@ -142,3 +142,20 @@ def test_other_tenants_events_stay_out(app: Flask, person: People) -> None:
         db.session.commit()
     assert "admin@fabrikam.test" not in admin.page("/admin/audit")
     assert "admin@fabrikam.test" not in admin.client.get("/admin/audit.csv").get_data(as_text=True)
+
+
+def test_readiness_warns_about_the_permissions_and_audits_each_check(
+    app: Flask, person: People
+) -> None:
+    admin = person("admin@contoso.test")
+    admin.sign_in()
+    page = admin.page("/admin/readiness")
+    before_button = page.split("Check now</button>")[0]
+    for scope in ("Application.Read.All", "Directory.Read.All", "Policy.Read.All"):
+        assert f"<strong>{scope}</strong>" in before_button
+    for _ in range(2):
+        answer = admin.post("/admin/readiness", "/admin/readiness")
+        assert admin.callback(admin.entra_answer(answer.headers["Location"])).status_code == 303
+    log = admin.page("/admin/audit?event=readiness.checked").split("<tbody>")[1]
+    assert log.count("Readiness checked") == 2 and "Tenant readiness" in log
+    assert "admin@contoso.test" in log and "Problems found: " in log

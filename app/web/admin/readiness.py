@@ -20,6 +20,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from app.connectors import GRAPH
+from app.consent import audit
 from app.consent import readiness
 from app.consent import records
 from app.errors import GraphUnavailable
@@ -43,7 +44,7 @@ def show() -> ResponseReturnValue:
     report = session.get(REPORT_KEY)
     if not report or report.get("tenant") != admin_user()["tenant_id"]:
         report = None
-    return render_template("admin/readiness.html", report=report)
+    return render_template("admin/readiness.html", report=report, permissions=readiness.WHY)
 
 
 @bp.post("/readiness")
@@ -84,6 +85,9 @@ def finish(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
         problem = ""
     except GraphUnavailable as error:
         checks, problem = [], str(error)
+    problems = sum(check.status == "problem" for check in checks)
+    audit.readiness_checked(db.session, user["username"], user["tenant_id"], problems, problem)
+    db.session.commit()
     session[REPORT_KEY] = {
         "tenant": user["tenant_id"],
         "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
