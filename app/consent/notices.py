@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.models import ConsentRequest
 from app.models import TenantConsent
 from app.notify.deliveries import Notifier
 from app.notify.senders import Mail
+from app.notify.settings import NotifySettings
 
 PORTAL = "Connector Consent Portal"
 
@@ -144,3 +146,24 @@ def granted_payload(consent: TenantConsent) -> dict[str, Any]:
         "scopes": consent.scopes.split(),
         "granted_by": consent.granted_by,
     }
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Who a tenant's new request reaches: the admins e-mailed, and the webhooks called."""
+
+    mailed: int
+    webhooks: int
+    mails_requesters: bool  # SMTP is configured: requesters hear of the decision by mail
+
+    @property
+    def anyone(self) -> bool:
+        """Tell whether anyone at all is told about a new request."""
+        return bool(self.mailed or self.webhooks)
+
+
+def reach(db: DB, settings: NotifySettings, tenant_id: str) -> Reach:
+    """Return who announce_new tells about a request in this tenant, as configured now."""
+    # Mail goes only to admins the portal has seen sign in, and only with SMTP configured.
+    mailed = len(records.known_admins(db, tenant_id)) if settings.smtp_url else 0
+    return Reach(mailed, len(settings.webhook_urls), bool(settings.smtp_url))

@@ -151,6 +151,7 @@ def show(request_id: str) -> ResponseReturnValue:
         people=people,
         status=records.STATUS_LABELS[found.status],
         share_url=notices.status_url(config["PUBLIC_URL"], found),
+        reach=notices.reach(db.session, extensions.notifier().settings, found.tenant_id),
         consent_roles=CONSENT_ROLES,
         admin_center_path=APP_IN_ADMIN_CENTER,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
@@ -11,6 +12,7 @@ from flask import Flask
 from app.models import AuditEvent
 from app.models import utcnow
 from app.platform.extensions import db
+from entra_emulator import Emulator
 from tests.blueprints.test_consent import authenticate_blocked
 from tests.blueprints.test_consent import send_request
 from tests.signins import People
@@ -159,3 +161,32 @@ def test_readiness_warns_about_the_permissions_and_audits_each_check(
     log = admin.page("/admin/audit?event=readiness.checked").split("<tbody>")[1]
     assert log.count("Readiness checked") == 2 and "Tenant readiness" in log
     assert "admin@contoso.test" in log and "Problems found: " in log
+
+
+def test_the_status_page_says_nobody_was_told_without_mail_or_webhook(
+    app: Flask, person: People
+) -> None:
+    user = person("user@contoso.test")
+    authenticate_blocked(user)
+    page = user.page(f"/consent-requests/{send_request(user)}")
+    told = page.split('id="who-was-told">')[1].split("</p>")[0]
+    assert "Nobody was told automatically" in told and "has been asked" not in told
+    assert "check this page for their decision" in told
+
+
+def test_the_status_page_says_how_the_admins_were_asked(
+    make_portal: Callable[..., Flask], entra: Emulator
+) -> None:
+    mailing = make_portal(SMTP_URL="smtp://127.0.0.1:9", NOTIFY_MODE="manual")
+    Web.person(mailing, entra, "admin@contoso.test").sign_in()  # now a known admin
+    user = Web.person(mailing, entra, "user@contoso.test")
+    authenticate_blocked(user)
+    told = user.page(f"/consent-requests/{send_request(user)}").split('id="who-was-told">')[1]
+    assert told.startswith("Your IT administrator has been asked by e-mail; you get an e-mail")
+
+    hooked = make_portal(WEBHOOK_URLS=["http://127.0.0.1:9/hook"], NOTIFY_MODE="manual")
+    user = Web.person(hooked, entra, "user@contoso.test")
+    authenticate_blocked(user)
+    told = user.page(f"/consent-requests/{send_request(user)}").split('id="who-was-told">')[1]
+    assert told.startswith("Your IT administrator has been asked through your organization")
+    assert "check this page for their decision" in told.split("</p>")[0]
