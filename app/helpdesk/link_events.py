@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,12 +21,25 @@ from app.models import utcnow
 
 log = logging.getLogger(__name__)
 ANONYMOUS_FAILED = "flow.failed.anonymous"  # one row per connector, diagnosis and hour (C53)
+OPENED_EVERY = timedelta(hours=1)  # a landing page fetched again within this adds no event
 SAFE_CODE = re.compile(r"AADSTS[0-9]{1,9}|[a-z_]{1,40}")
 
 
 def opened(db: DB, link: HelpdeskLink) -> None:
-    """Note that someone opened the landing page."""
-    link.opened_at = link.opened_at or utcnow()
+    """Note that someone opened the landing page: at most one event per link and hour.
+
+    Mail scanners fetch links before people do, as often as they like; opening uses nothing,
+    and this GET writes at most one row an hour however often it is fetched.
+    """
+    now = utcnow()
+    recent = select(LinkEvent.id).where(
+        LinkEvent.link_id == link.id,
+        LinkEvent.event == "opened",
+        LinkEvent.at > now - OPENED_EVERY,
+    )
+    if link.opened_at is not None and db.scalars(recent.limit(1)).first() is not None:
+        return
+    link.opened_at = link.opened_at or now
     record(db, link, "opened")
     db.commit()
 
