@@ -6,6 +6,9 @@ PORTAL_SCREENSHOTS=<dir> set, the run also writes the README's screenshots into 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
@@ -22,7 +25,7 @@ from tests.signins import connect_account
 from tests.signins import entra_sign_in
 
 pytestmark = pytest.mark.browser
-WIDTHS = (390, 1280)
+WIDTHS = (320, 390, 1280)  # the narrowest phones, a common one, a desktop
 ROLES = ("anonymous", "user", "admin", "helpdesk")
 SIGN_INS = {"user": "user@fabrikam.test", "admin": "admin@fabrikam.test"}
 SIGN_INS["helpdesk"] = "helpdesk@contoso.test"
@@ -95,6 +98,14 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
 }
 # Pages reached by pressing a button rather than by address: the code page, shown once.
 AFTER_CLICK = {"connections.code": ("user", "/connections/{connection}/regenerate")}
+# The README's screenshots, written only when PORTAL_SCREENSHOTS names a folder: (role, width,
+# path) -> file name; "code" is the code page of a new connection.
+SCREENSHOTS = {
+    ("anonymous", 1280, "/connectors/onedrive?check=1"): "authenticate.png",
+    ("user", 1280, "code"): "connection-code.png",
+    ("user", 1280, "/connections"): "connections.png",
+    ("user", 390, "/connections"): "phone-connections.png",
+}
 NOT_FOUND = {"/l/no-such-link"}  # the dead-link page answers 404, as it should
 AXE = Axe()
 
@@ -198,7 +209,16 @@ def visit_all(
         if answer.status != expected:
             found.append(f"{path} answered {answer.status}, not {expected}")
         found += problems_on(page, width)
+        shoot(page, (role, width, path))
     return found
+
+
+def shoot(page: Page, key: tuple[str, int, str]) -> None:
+    """Save a README screenshot of the page shown now, when PORTAL_SCREENSHOTS asks for them."""
+    folder = os.environ.get("PORTAL_SCREENSHOTS")
+    if folder and key in SCREENSHOTS:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / SCREENSHOTS[key]), full_page=True)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -212,6 +232,7 @@ def test_every_page_fits_and_passes_axe(
     if role == "user":
         connect_in_browser(page, portal.url, SIGN_INS[role])
         found += problems_on(page, width)  # the code page of a new connection
+        shoot(page, (role, width, "code"))
     elif role != "anonymous":
         sign_in(page, portal.url, SIGN_INS[role])
     ids = seed(portal.app, entra)
