@@ -107,8 +107,6 @@ def test_personal_account_connects_outlook_but_not_sharepoint(
     assert page.get_by_role(
         "heading", name="SharePoint needs a work or school account"
     ).is_visible()
-    page.get_by_label("Personal Microsoft account").check()
-    page.get_by_role("button", name="Authenticate").click()
-    heading = page.get_by_role("heading", level=1)
-    assert heading.inner_text() == "This connector needs a work or school account"
-    assert "SharePoint works only with a work or school account" in page.content()
+    # Not offered where it cannot work (issue 14): no account-type choice, an explanation.
+    assert page.get_by_label("Personal Microsoft account").count() == 0
+    assert page.get_by_text("does not work with personal Microsoft accounts").is_visible()
