@@ -173,8 +173,13 @@ def finish_connect(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturn
     expected = db.session.get(Connection, purpose.get("connection_id") or "")
     if expected is not None and not _same_account(expected, result):
         held.hold_sign_in(session, result, purpose)  # sealed: tokens never sit in the clear
+        account = {"oid": result.oid, "tenant_id": result.tenant_id}
         return render_template(
-            "connections/other_account.html", expected=expected, result=result, connector=connector
+            "connections/other_account.html",
+            expected=expected,
+            result=result,
+            connector=connector,
+            existing=inventory.active_for(db.session, account, connector.id),
         )
     response = _store(result, connector)
     link_events.completed(db.session, purpose)  # a helpdesk link's flow is done

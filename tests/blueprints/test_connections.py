@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -245,3 +246,22 @@ def test_a_live_connection_cannot_be_removed_and_a_revoked_one_not_revoked_again
     for action in ("revoke", "regenerate"):
         again = web.client.get(f"/connections/{connection_id}/{action}")
         assert again.status_code == 409 and "was revoked" in again.get_data(as_text=True)
+
+
+def test_reconnect_as_an_account_that_has_one_renews_it_instead_of_adding_a_row(
+    web: Web, entra: Emulator, app: Flask, connect: Any
+) -> None:
+    web.code(web.connect("onedrive", "user@fabrikam.test"))
+    mine_id = _first_connection_id(app)
+    _, their_code = connect("onedrive", "admin@fabrikam.test")
+    assert their_code is not None
+    start = web.post(f"/connections/{mine_id}/reconnect", "/connections")
+    answer = web.callback(entra.sign_in(start.headers["Location"], "admin@fabrikam.test"))
+    page = answer.get_data(as_text=True)
+    assert "Renew the OneDrive connection of admin@fabrikam.test" in page
+    assert "no second connection is added" in page and "as a separate connection" not in page
+    chosen = web.post("/connections/use-other-account", "/connections")
+    assert chosen.status_code == 303 and chosen.headers["Location"] == "/connections"
+    with app.app_context():
+        assert len(db.session.scalars(select(Connection.id)).all()) == 2
+    assert tool_status(app, their_code) == 200
