@@ -124,8 +124,8 @@ class AccountTypeNotSupported(PortalError):
     title = "This connector needs a work or school account"
     message = (
         "You signed in with a personal Microsoft account. This connector reads data that only "
-        "exists in an organisation's Microsoft 365 or Azure, so it needs a work or school "
-        "account. Sign in again with the account your organisation gave you."
+        "exists in an organization's Microsoft 365 or Azure, so it needs a work or school "
+        "account. Sign in again with the account your organization gave you."
     )
 
     def __init__(self, connector_name: str | None = None) -> None:
@@ -135,7 +135,7 @@ class AccountTypeNotSupported(PortalError):
                 f"{connector_name} works only with a work or school account, and you chose a "
                 "personal Microsoft account. Personal accounts have no SharePoint sites, "
                 "Dynamics 365 records or Azure Storage data for the portal to read. Sign in again "
-                "with the account your organisation gave you, or pick OneDrive or Outlook for "
+                "with the account your organization gave you, or pick OneDrive or Outlook for "
                 "personal data."
             )
         super().__init__(message, details={"connector": connector_name} if connector_name else None)

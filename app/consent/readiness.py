@@ -27,7 +27,7 @@ WHY = {
     "visible and needs assignment, and who is assigned to it",
     f"{GRAPH}/Policy.Read.All": "your user-consent policy and the admin consent workflow",
     f"{GRAPH}/Directory.Read.All": "the permissions already granted to the portal for your "
-    "organisation",
+    "organization",
 }
 # The admin's sign-in for the checklist: Graph read scopes, never stored.
 SIGN_IN = Connector(
@@ -102,7 +102,7 @@ def check(
         missing = Check(
             "Enterprise app in your tenant",
             "problem",
-            "Not found: nobody in your organisation has consented yet.",
+            "Not found: nobody in your organization has consented yet.",
             "Grant for organization once (below): that creates the enterprise app.",
         )
         return [missing, *_policies(graph)]
@@ -132,7 +132,7 @@ def _assignment(
     """Return the "User assignment required?" item, naming requesters who are not assigned."""
     name = '"User assignment required?"'
     if not sp.get("appRoleAssignmentRequired"):
-        return Check(name, "ok", "No: everyone in your organisation may connect")
+        return Check(name, "ok", "No: everyone in your organization may connect")
     assigned = graph.get(f"servicePrincipals/{quote(str(sp.get('id')))}/appRoleAssignedTo")
     ids = {str(a.get("principalId")) for a in assigned.get("value") or ()}
     left_out = sorted(user for oid, user in requesters.items() if oid not in ids)
@@ -171,7 +171,7 @@ def _policies(graph: Graph) -> list[Check]:
     fix = (
         ""
         if open_
-        else f"Grant those connectors for the organisation, or review {CONSENT_SETTINGS}."
+        else f"Grant those connectors for the organization, or review {CONSENT_SETTINGS}."
     )
     workflow = graph.get("policies/adminConsentRequestPolicy")
     on = bool(workflow.get("isEnabled"))

@@ -74,7 +74,7 @@ class Examples:
 
 
 def typical(connector_id: str) -> Typical:
-    """Return the typical calls of a connector (every Dynamics 365 organisation alike)."""
+    """Return the typical calls of a connector (every Dynamics 365 organization alike)."""
     kind = "dynamics" if connector_id.startswith("dynamics") else connector_id
     return TYPICAL[kind]
 

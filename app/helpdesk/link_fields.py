@@ -103,7 +103,7 @@ def admin_tenant(tenant: str | None, scope: frozenset[str] | None) -> str | None
         return next(iter(scope))
     if tenant not in scope:
         raise LinkRefused(
-            "An admin consent link can only be for your own organisation: leave the tenant "
+            "An admin consent link can only be for your own organization: leave the tenant "
             "empty or give your tenant id.",
             field="tenant",
         )
@@ -129,7 +129,7 @@ def addressed_within(
     if scope is None:
         return
     refused = LinkRefused(
-        "A link can only be addressed to your own organisation: give one of your tenant's "
+        "A link can only be addressed to your own organization: give one of your tenant's "
         "domains or your tenant id, or leave the tenant empty.",
         field="tenant",
     )
@@ -139,7 +139,7 @@ def addressed_within(
         raise refused
     if hint is not None and hint.rpartition("@")[2].lower() not in domains:
         raise LinkRefused(
-            "A link can only be made for someone in your own organisation: give an address in "
+            "A link can only be made for someone in your own organization: give an address in "
             "one of your tenant's domains.",
             field="login_hint",
         )

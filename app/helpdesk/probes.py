@@ -57,7 +57,7 @@ def plan(
     if connector.resource == STORAGE:
         # The storage account is per deployment: PORTAL_RESOURCE_URLS names the one to list.
         return [("Azure Storage: list containers", f"{base}/?comp=list")] if base else []
-    base = base or connector.resource.rstrip("/")  # Dynamics: the organisation itself
+    base = base or connector.resource.rstrip("/")  # Dynamics: the organization itself
     return [("Dynamics 365: WhoAmI", f"{base}/api/data/v9.2/WhoAmI")]
 
 

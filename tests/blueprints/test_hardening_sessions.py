@@ -129,7 +129,7 @@ def test_an_own_tenant_helpdesk_cannot_make_a_link_for_another_tenants_person(
     refused = web.client.post(
         "/helpdesk/links", data=form | {"login_hint": "user@fabrikam.test"}, follow_redirects=True
     )
-    assert "someone in your own organisation" in refused.get_data(as_text=True)
+    assert "someone in your own organization" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalars(select(HelpdeskLink)).first() is None
     made = web.client.post("/helpdesk/links", data=form | {"login_hint": "user@contoso.test"})

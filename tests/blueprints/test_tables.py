@@ -61,7 +61,7 @@ def test_a_later_page_that_fails_ends_the_stream_with_an_error_line(
 def test_a_refused_first_page_keeps_the_resources_status_and_words(
     client: FlaskClient, connect: Connect
 ) -> None:
-    _, code = connect("dynamics", "user@fabrikam.test")  # not a user of contoso's organisation
+    _, code = connect("dynamics", "user@fabrikam.test")  # not a user of contoso's organization
     answer = client.get("/api/v1/tables/whoami", headers={"Authorization": f"Bearer {code}"})
     assert answer.status_code == 403 and answer.get_json()["error"] == "resource_refused"
 

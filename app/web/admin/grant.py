@@ -54,7 +54,7 @@ def approve(request_id: str) -> ResponseReturnValue:
 @bp.post("/connectors/<connector_id>/grant")
 @login_required(role="admin")
 def grant(connector_id: str) -> ResponseReturnValue:
-    """Grant one connector for the whole organisation, without a request."""
+    """Grant one connector for the whole organization, without a request."""
     return _start(find(connector_id), None)
 
 
@@ -109,7 +109,7 @@ def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue
         connector,
         str(user["username"]),
     )
-    flash(f"{connector.name} is granted for your organisation ({done.consent.scopes}).")
+    flash(f"{connector.name} is granted for your organization ({done.consent.scopes}).")
     if done.request is not None:
         return redirect(url_for("consent.show", request_id=done.request.id), code=303)
     return redirect(url_for("admin.index"), code=303)
