@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import jsonify
+from flask import request
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -27,7 +28,13 @@ from entra_emulator.scopes import GRAPH
 Handler = Callable[[dict[str, Any], re.Match[str]], Any]
 READ_DIRECTORY = ("Application.Read.All", "Directory.Read.All")
 READ_POLICY = ("Policy.Read.All",)
-READ_GRANTS = ("DelegatedPermissionGrant.Read.All", "Directory.Read.All")
+READ_GRANTS = (
+    "DelegatedPermissionGrant.Read.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+WRITE_GRANTS = ("DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All")
 PROFILE = ("User.Read", "User.ReadBasic.All", "Directory.Read.All")
 SITES = ("Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All")
 FILES = ("Files.Read", "Files.Read.All", "Files.ReadWrite", "Files.ReadWrite.All", "Sites.Read.All")
@@ -65,7 +72,11 @@ ROUTES: list[tuple[str, Handler, tuple[str, ...], str]] = [
     (r"v1\.0/policies/adminConsentRequestPolicy", directory.consent_request_policy, READ_POLICY,
      DENIED),
     (r"v1\.0/oauth2PermissionGrants", directory.permission_grants, READ_GRANTS, DENIED),
+    (r"v1\.0/oauth2PermissionGrants/(?P<grant>[0-9a-fA-F-]+)", directory.permission_grant,
+     READ_GRANTS, DENIED),
 ]  # fmt: skip
+# Routes that also change things: PATCH and DELETE need these scopes instead of the read ones.
+WRITES: dict[Handler, tuple[str, ...]] = {directory.permission_grant: WRITE_GRANTS}
 
 
 def graph(path: str) -> ResponseReturnValue:
@@ -88,6 +99,10 @@ def _answer(path: str) -> Response:
         match = re.fullmatch(pattern, path)
         if match is None:
             continue
+        if request.method != "GET":
+            if handler not in WRITES:
+                return error_response(405, "Request_BadRequest", "The method is not allowed.")
+            needed = WRITES[handler]
         if not has_scope(claims, *needed):
             text = "Access is denied. Check credentials and try again."
             if denied == DENIED:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import Response
 from flask import request
 
+from entra_emulator.graph_common import GraphError
 from entra_emulator.minting import service_principal_id
 from entra_emulator.resources import user_of
 from entra_emulator.runtime import current
@@ -43,7 +45,12 @@ def me(claims: dict[str, Any], _: re.Match[str]) -> Any:
 def service_principals(claims: dict[str, Any], _: re.Match[str]) -> Any:
     """Return the service principal of an app in the caller's tenant ($filter=appId eq '...')."""
     world, tid = current().state.world, claims["tid"]
-    app = world.apps.get(_filter_value("appId"))
+    app_id = _filter_value("appId")
+    resource = next((r for r in world.resources if r.app_id.lower() == app_id), None)
+    if resource is not None:  # Microsoft's own APIs have a service principal in every tenant
+        sp_id = service_principal_id(tid, resource.app_id)
+        return {"value": [{"id": sp_id, "appId": resource.app_id, "displayName": resource.name}]}
+    app = world.apps.get(app_id)
     if app is None or (tid, app.client_id) not in world.enterprise_apps:
         return {"value": []}
     props = world.enterprise_apps[(tid, app.client_id)]
@@ -92,23 +99,65 @@ def consent_request_policy(claims: dict[str, Any], _: re.Match[str]) -> Any:
 
 
 def permission_grants(claims: dict[str, Any], _: re.Match[str]) -> Any:
-    """Return oauth2PermissionGrants of a client service principal ($filter=clientId eq ...)."""
+    """Return oauth2PermissionGrants ($filter=clientId eq '...' and consentType eq '...')."""
     state, tid = current().state, claims["tid"]
-    wanted = _filter_value("clientId")
-    value = []
-    for grant in state.grants:
-        sp_id = service_principal_id(grant.tenant, grant.client_id)
-        if grant.tenant != tid or (wanted and wanted != sp_id):
-            continue
-        user = state.world.users.get(grant.principal or "")
-        value.append(
-            {
-                "id": stable_id("grant", sp_id, grant.resource, grant.principal or ""),
-                "clientId": sp_id,
-                "consentType": "Principal" if user else "AllPrincipals",
-                "principalId": user.oid if user else None,
-                "resourceId": service_principal_id(tid, grant.resource),
-                "scope": " ".join(sorted(grant.scopes)),
-            }
+    wanted, kind = _filter_value("clientId"), _filter_value("consentType")
+    with state.lock:
+        value = [_grant_json(state, grant) for grant in state.grants if grant.tenant == tid]
+    return {
+        "value": [
+            grant
+            for grant in value
+            if (not wanted or grant["clientId"] == wanted)
+            and (not kind or grant["consentType"].lower() == kind)
+        ]
+    }
+
+
+def permission_grant(claims: dict[str, Any], match: re.Match[str]) -> Any:
+    """Read (GET), change the scope of (PATCH) or delete (DELETE) one oauth2PermissionGrant."""
+    state, tid = current().state, claims["tid"]
+    with state.lock:
+        grant = next(
+            (g for g in state.grants if g.tenant == tid and _grant_id(g) == match.group("grant")),
+            None,
         )
-    return {"value": value}
+        if grant is None:
+            return None
+        if request.method == "GET":
+            return _grant_json(state, grant)
+        if request.method == "DELETE":
+            state.grants.remove(grant)
+            return Response(status=204)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("scope"), str):
+            raise GraphError(400, "Request_BadRequest", "The scope property is required.")
+        scopes = set(body["scope"].split())
+        if not scopes:  # Graph keeps a grant with an empty scope; nothing here can use one
+            state.grants.remove(grant)
+        else:
+            grant.scopes = scopes
+        return Response(status=204)
+
+
+def _grant_id(grant: Any) -> str:
+    """Return a grant's stable object id."""
+    sp_id = service_principal_id(grant.tenant, grant.client_id)
+    return stable_id("grant", sp_id, grant.resource, grant.principal or "")
+
+
+def _grant_json(state: Any, grant: Any) -> dict[str, Any]:
+    """Return a grant as Graph's oauth2PermissionGrant resource."""
+    user = state.world.users.get(grant.principal or "")
+    resource = state.world.resource_for(grant.resource)
+    return {
+        "id": _grant_id(grant),
+        "clientId": service_principal_id(grant.tenant, grant.client_id),
+        "consentType": "Principal" if user else "AllPrincipals",
+        "principalId": user.oid if user else None,
+        # The resource's service principal: one per Microsoft API (its appId) in the tenant.
+        "resourceId": service_principal_id(
+            grant.tenant, resource.app_id if resource else grant.resource
+        ),
+        "scope": " ".join(sorted(grant.scopes)),
+    }

@@ -70,7 +70,7 @@ ROUTES = [
     Route("/adminconsent/decide", ("POST",), adminconsent.decide, BROWSER, "adminconsent"),
     Route("/<tenant>/oauth2/v2.0/logout", ("GET", "POST"), logout.logout, BROWSER, "logout"),
     Route("/error", ("GET",), discovery.error_lookup, BROWSER, "error"),
-    Route("/graph/<path:path>", ("GET",), graph.graph, BACK, "graph"),
+    Route("/graph/<path:path>", ("GET", "PATCH", "DELETE"), graph.graph, BACK, "graph"),
     Route("/dynamics/<org>/api/data/v9.2/WhoAmI", ("GET",), dataverse.dynamics_whoami, BACK,
           "dynamics"),
     Route("/dynamics/<org>/api/data/v9.2/WhoAmI()", ("GET",), dataverse.dynamics_whoami, BACK,

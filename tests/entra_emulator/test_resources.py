@@ -119,3 +119,49 @@ def test_admin_readiness_reads(
         headers=headers,
     ).json()["value"]
     assert {g["consentType"] for g in grants} == {"Principal"}
+
+
+def grants(emu: Emulator) -> list[dict[str, Any]]:
+    """Return the emulator's grants from its control plane."""
+    return list(emu.control("GET", "/_emulator/state").json()["grants"])
+
+
+def test_an_admin_changes_and_deletes_a_tenant_wide_grant_through_graph(
+    emu: Emulator, http: requests.Session, make_cca: CcaFactory, connect: Connect
+) -> None:
+    """Graph's oauth2PermissionGrant update and delete (issue 14: Withdraw in the portal)."""
+    portal = "5f1c7a3e-8d2b-4c6e-9a1f-0b7d3e2c4a61"
+    grant = {"tenant": "contoso.test", "client_id": portal, "resource": GRAPH, "principal": None,
+             "scopes": [f"{GRAPH}/Files.Read.All", f"{GRAPH}/Sites.Read.All"]}  # fmt: skip
+    assert emu.control("POST", "/_emulator/grants", json=grant).status_code == 201
+    # Tokens carry every scope the user consented to, so the read-only token comes first.
+    reader = connect(make_cca(), "admin@contoso.test", READINESS, redeem=READINESS)["access_token"]
+    write = [f"{GRAPH}/DelegatedPermissionGrant.ReadWrite.All", f"{GRAPH}/Application.Read.All"]
+    token = connect(make_cca(), "admin@contoso.test", write, redeem=write)["access_token"]
+    base, headers = f"{emu.base_url}/graph/v1.0", bearer(token)
+
+    def one(app_id: str) -> dict[str, Any]:
+        answer = http.get(
+            f"{base}/servicePrincipals", params={"$filter": f"appId eq '{app_id}'"}, headers=headers
+        )
+        assert answer.ok, answer.text
+        (found,) = answer.json()["value"]
+        return dict(found)
+
+    client, graph = one(portal), one("00000003-0000-0000-c000-000000000000")
+    query = f"clientId eq '{client['id']}' and consentType eq 'AllPrincipals'"
+    listed = http.get(f"{base}/oauth2PermissionGrants", params={"$filter": query}, headers=headers)
+    (tenant_wide,) = listed.json()["value"]
+    assert tenant_wide["resourceId"] == graph["id"]
+    assert tenant_wide["scope"] == "Files.Read.All Sites.Read.All"
+    url = f"{base}/oauth2PermissionGrants/{tenant_wide['id']}"
+    assert http.delete(url, headers=bearer(reader)).status_code == 403  # a read scope only
+
+    assert http.patch(url, json={"scope": "Sites.Read.All"}, headers=headers).status_code == 204
+    assert http.get(url, headers=headers).json()["scope"] == "Sites.Read.All"
+    (kept,) = [g for g in grants(emu) if g["principal"] is None]
+    assert [s.rsplit("/", 1)[-1] for s in kept["scopes"]] == ["Sites.Read.All"]
+    assert http.post(url, json={}, headers=headers).status_code == 405
+    assert http.delete(url, headers=headers).status_code == 204
+    assert not [g for g in grants(emu) if g["principal"] is None]
+    assert http.delete(url, headers=headers).status_code == 404
