@@ -1,4 +1,4 @@
-"""Pages for their readers (issue 14, items 3-5): the blocked person's page, plain words, no dead ends."""
+"""Pages for their readers (issue 14, items 3-5): the blocked page, plain words, no dead ends."""
 
 from __future__ import annotations
 
