@@ -232,3 +232,19 @@ def test_no_dead_ends_for_a_personal_account(page: Page, portal: LivePortal, wid
     page.get_by_label("Connection code").wait_for()
     assert page.get_by_label("Connection code").input_value().startswith("ccp_")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_check_access_says_only_what_is_known(page: Page, portal: LivePortal, width: int) -> None:
+    """A Fabrikam user (whose organization lets users consent) hears no talk of defaults."""
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, portal.url, "user@fabrikam.test")
+    page.goto(f"{portal.url}/connectors/sharepoint")
+    page.get_by_role("button", name="Check access").click()
+    check = page.get_by_role("status").filter(has_text="Access check")
+    text = check.inner_text()
+    assert "Available" in text and "Answering" not in text
+    assert "Not known yet" in text and "default consent settings" not in text
+    assert "organisation" not in page.content()
+    found = problems_on(page, width)
+    assert not found, "\n".join(found)
