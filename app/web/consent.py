@@ -35,10 +35,6 @@ from app.web.accounts import login_required
 bp = Blueprint("consent", __name__, url_prefix="/consent-requests")
 
 
-# The first trip's login hint, kept when Microsoft turned the person away unsigned (outcomes).
-HINT_KEY = "app.consent.login_hint"
-
-
 @bp.get("")
 @login_required
 def index() -> ResponseReturnValue:
@@ -67,7 +63,7 @@ def create() -> ResponseReturnValue:
         return page, 400
     user = accounts.current_user()
     if user is None:  # Entra's error redirect says nothing about who was turned away
-        hint = session.get(HINT_KEY)
+        hint = session.get(flows.REFUSED_HINT_KEY)
         flow = extensions.identity().start_flow(
             IDENTIFY, account_type="work", login_hint=hint, prompt="none"
         )

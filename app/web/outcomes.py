@@ -29,7 +29,6 @@ bp = Blueprint("outcomes", __name__)
 ADMIN_PURPOSES = frozenset({"admin_consent_confirm", "readiness"})
 # What prompt=none answers when Entra needs the person on a page (entra-protocol 2.3).
 NEEDS_A_PAGE = frozenset({"login_required", "interaction_required", "consent_required"})
-HINT_KEY = "app.consent.login_hint"  # read by the consent area's Send request
 # The code on Microsoft's page before "Return to the application" or "Back to app" (4.4):
 # the redirect carries only 65004, so the support block names both pages.
 SHOWN_PAGES = "AADSTS90094 (Need admin approval) or AADSTS90095 (Approval required)"
@@ -61,7 +60,7 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
     if ask and user is not None and connector is not None:
         pending = records.pending_for(db.session, user["tenant_id"], connector.id)
     if ask and user is None:  # Send request's trip to Microsoft reuses the first one's hint
-        session[HINT_KEY] = purpose.get("login_hint")
+        session[flows.REFUSED_HINT_KEY] = purpose.get("login_hint")
     if ask and found.key == "consent_cancelled":
         labels = [label for label, _ in details]
         at = labels.index("AADSTS code") + 1 if "AADSTS code" in labels else len(details)
