@@ -7,6 +7,7 @@ PORTAL_SCREENSHOTS=<dir> set, the run also writes the README's screenshots into 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,8 +97,6 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
         ("helpdesk_users.lookup", "/helpdesk/users?q=user@contoso.test"),
     ],
 }
-# Pages reached by pressing a button rather than by address: the code page, shown once.
-AFTER_CLICK = {"connections.code": ("user", "/connections/{connection}/regenerate")}
 # The README's screenshots, written only when PORTAL_SCREENSHOTS names a folder: (role, width,
 # path) -> file name; "code" is the code page of a new connection.
 SCREENSHOTS = {
@@ -113,7 +112,8 @@ AXE = Axe()
 def test_the_list_covers_every_html_page(portal: LivePortal) -> None:
     """A new GET page fails here until it is added to PAGES (or, if not HTML, to NOT_PAGES)."""
     served = {r.endpoint for r in portal.app.url_map.iter_rules() if "GET" in (r.methods or ())}
-    listed = {endpoint for pages in PAGES.values() for endpoint, _ in pages} | set(AFTER_CLICK)
+    listed = {endpoint for pages in PAGES.values() for endpoint, _ in pages}
+    listed |= {endpoint for _, endpoint, _ in JOURNEYS}
     assert served - NOT_PAGES - listed == set(), "pages missing from PAGES"
     assert listed - {None} - served == set(), "PAGES names endpoints the app no longer has"
 
@@ -237,10 +237,44 @@ def test_every_page_fits_and_passes_axe(
         sign_in(page, portal.url, SIGN_INS[role])
     ids = seed(portal.app, entra)
     found += visit_all(page, portal, role, width, ids)
-    for _endpoint, (who, path) in AFTER_CLICK.items():
+    for who, _endpoint, journey in JOURNEYS:
         if who == role:
-            page.goto(portal.url + path.format(**ids))
-            page.get_by_role("button", name="Regenerate code").click()
-            page.get_by_label("Connection code").wait_for()
-            found += problems_on(page, width)  # the code page after Regenerate
+            journey(page, portal.url, ids)
+            found += problems_on(page, width)
     assert not found, "\n".join(found)
+
+
+def regenerated_code(page: Page, portal_url: str, ids: dict[str, str]) -> None:
+    """End on the code page after Regenerate code was confirmed."""
+    page.goto(f"{portal_url}/connections/{ids['connection']}/regenerate")
+    page.get_by_role("button", name="Regenerate code").click()
+    page.get_by_label("Connection code").wait_for()
+
+
+def other_account(page: Page, portal_url: str, ids: dict[str, str]) -> None:
+    """End on "You signed in with another account": Reconnect, then sign in as someone else."""
+    page.context.clear_cookies()  # no Entra session yet: the emulator asks for an e-mail
+    page.goto(f"{portal_url}/connections/{ids['connection']}/reconnect")
+    page.get_by_role("button", name="Reconnect").click()
+    entra_sign_in(page, "admin@fabrikam.test")
+    accept_if_asked(page)
+    page.get_by_role("heading", name="You signed in with another account").wait_for()
+
+
+def blocked_consent(page: Page, portal_url: str, ids: dict[str, str]) -> None:
+    """End on Admin approval required, the way a person whose organization blocks consent does."""
+    page.context.clear_cookies()
+    page.goto(f"{portal_url}/connectors/sharepoint")
+    page.get_by_role("button", name="Authenticate").click()
+    entra_sign_in(page, "user@contoso.test")
+    page.get_by_role("link", name="Return to the application without granting consent").click()
+    page.get_by_role("heading", name="Admin approval required").wait_for()
+
+
+# Pages reached by pressing buttons, not by address: (role, endpoint or None, how to get there).
+# None: a page the OAuth callback renders (other_account.html, outcomes/admin_approval.html).
+JOURNEYS: list[tuple[str, str | None, Callable[[Page, str, dict[str, str]], None]]] = [
+    ("user", "connections.code", regenerated_code),
+    ("anonymous", None, other_account),
+    ("anonymous", None, blocked_consent),
+]
