@@ -172,8 +172,8 @@ def _query(tenant_id: str, filters: Filters) -> Select[tuple[AuditEvent]]:
 def _rows(db: DB, events: list[AuditEvent], names: Mapping[str, str]) -> list[Row]:
     """Return events with labels and the names of what they were about."""
     ids = {event.target for event in events if "/" not in event.target}
-    found = db.scalars(select(ConsentRequest).where(ConsentRequest.id.in_(ids))) if ids else []
-    requests = {request.id: request for request in found}
+    query = select(ConsentRequest).where(ConsentRequest.id.in_(ids))
+    requests = {request.id: request for request in (db.scalars(query) if ids else ())}
     return [_row(event, requests.get(event.target), names) for event in events]
 
 

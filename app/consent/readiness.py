@@ -68,24 +68,36 @@ def as_dicts(checks: Sequence[Check]) -> list[dict[str, str]]:
 
 
 class Graph:
-    """A few Graph reads with one admin's access token."""
+    """A few Graph calls with one admin's access token."""
 
     def __init__(self, http: requests.Session, base: str, token: str, timeout: float) -> None:
         self.http, self.base, self.token, self.timeout = http, base.rstrip("/"), token, timeout
 
     def get(self, path: str) -> dict[str, Any]:
         """Return a Graph JSON answer, or raise GraphUnavailable."""
+        return dict(self._call("GET", path, None, 200).json())
+
+    def change(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> None:
+        """Send a PATCH or DELETE that Graph answers with 204, or raise GraphUnavailable."""
+        self._call(method, path, body, 204)
+
+    def _call(
+        self, method: str, path: str, body: Mapping[str, Any] | None, expected: int
+    ) -> requests.Response:
+        """Make one Graph call; anything but the expected status is GraphUnavailable."""
         try:
-            response = self.http.get(
+            response = self.http.request(
+                method,
                 f"{self.base}/v1.0/{path}",
                 headers={"Authorization": f"Bearer {self.token}"},
+                json=body,
                 timeout=self.timeout,
             )
         except (requests.RequestException, OSError) as error:
             raise GraphUnavailable(type(error).__name__) from None
-        if response.status_code != 200:
+        if response.status_code != expected:
             raise GraphUnavailable(f"Graph answered {response.status_code} for {path[:60]}")
-        return dict(response.json())
+        return response
 
 
 def check(

@@ -6,6 +6,8 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -190,3 +192,75 @@ def test_the_status_page_says_how_the_admins_were_asked(
     told = user.page(f"/consent-requests/{send_request(user)}").split('id="who-was-told">')[1]
     assert told.startswith("Your IT administrator has been asked through your organization")
     assert "check this page for their decision" in told.split("</p>")[0]
+
+
+def grant_for_organization(admin: Web, connector: str) -> None:
+    """Press Grant for organization, consent at Entra and come back through the confirmation."""
+    answer = admin.post(f"/admin/connectors/{connector}/grant", "/admin")
+    back = admin.callback(admin.entra_answer(answer.headers["Location"]))
+    done = admin.callback(admin.entra_answer(back.headers["Location"]))
+    assert done.headers["Location"].endswith("/admin")
+
+
+def tenant_wide_graph_scopes(entra: Emulator, app: Flask) -> set[str]:
+    """Return the scopes of the portal's tenant-wide Graph grant in contoso at the emulator."""
+    state = entra.control("GET", "/_emulator/state").json()
+    return {
+        scope.rsplit("/", 1)[-1]
+        for grant in state["grants"]
+        if grant["principal"] is None
+        and grant["client_id"] == app.config["CLIENT_ID"]
+        and grant["tenant"] == CONTOSO
+        and "graph" in grant["resource"]
+        for scope in grant["scopes"]
+    }
+
+
+def test_a_granted_connector_shows_granted_and_can_be_withdrawn(
+    app: Flask, person: People, entra: Emulator
+) -> None:
+    admin = person("admin@contoso.test")
+    admin.sign_in()
+    grant_for_organization(admin, "onedrive")
+    grant_for_organization(admin, "sharepoint")
+    assert {"Files.Read.All", "Sites.Read.All"} <= tenant_wide_graph_scopes(entra, app)
+    page = admin.page("/admin")
+    row = page.split('<th scope="row">OneDrive</th>')[1].split("</tr>")[0]
+    assert "Granted for organization</span>" in row and "Withdraw" in row
+    assert "Grant for organization: OneDrive" not in page
+    assert "Grant for organization: Outlook" in page  # not granted: still offered
+
+    confirm = admin.page("/admin/connectors/onedrive/withdraw")
+    assert "Withdraw OneDrive for your organization?" in confirm
+    assert "<strong>DelegatedPermissionGrant.ReadWrite.All</strong>" in confirm
+    answer = admin.post(
+        "/admin/connectors/onedrive/withdraw", "/admin/connectors/onedrive/withdraw"
+    )
+    assert answer.status_code == 303
+    scope = parse_qs(urlsplit(answer.headers["Location"]).query)["scope"][0]
+    assert "DelegatedPermissionGrant.ReadWrite.All" in scope
+    done = admin.callback(admin.entra_answer(answer.headers["Location"]))
+    assert done.status_code == 303 and done.headers["Location"].endswith("/admin")
+    left = tenant_wide_graph_scopes(entra, app)
+    assert "Files.Read.All" not in left and "Sites.Read.All" in left  # SharePoint keeps its own
+    after = admin.client.get("/admin").get_data(as_text=True)
+    assert "OneDrive is no longer granted for your organization" in after
+    assert "Grant for organization: OneDrive" in after
+    log = admin.page("/admin/audit?event=tenant_consent.withdrawn").split("<tbody>")[1]
+    assert "Organization grant withdrawn" in log and "OneDrive" in log
+    assert "taken out of the grant it shared" in log
+
+    answer = admin.post("/admin/connectors/sharepoint/withdraw", "/admin")
+    admin.callback(admin.entra_answer(answer.headers["Location"]))
+    assert "Sites.Read.All" not in tenant_wide_graph_scopes(entra, app)
+
+
+def test_withdraw_is_refused_for_a_connector_not_granted(app: Flask, person: People) -> None:
+    admin = person("admin@contoso.test")
+    admin.sign_in()
+    answer = admin.client.get("/admin/connectors/outlook/withdraw", follow_redirects=True)
+    assert "Outlook is not granted for your organization." in answer.get_data(as_text=True)
+    user = person("user@contoso.test")
+    user.sign_in()
+    assert user.client.get("/admin/connectors/outlook/withdraw").status_code == 403
+    assert user.post("/admin/connectors/outlook/withdraw").status_code == 403

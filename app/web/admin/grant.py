@@ -25,10 +25,14 @@ from flask import session
 from flask import url_for
 from flask.typing import ResponseReturnValue
 
+from app.connectors import GRAPH
 from app.connectors import Connector
 from app.consent import decisions
+from app.consent import readiness
 from app.consent import records
+from app.consent import withdrawal
 from app.diagnosis import explain
+from app.errors import GraphUnavailable
 from app.errors import SignInRejected
 from app.identity import flows
 from app.identity.signins import CREATED_KEY
@@ -145,6 +149,69 @@ def _wrong_tenant(connector: Connector) -> ResponseReturnValue:
     return page, 400
 
 
-# The flows this area starts: the consent's return (no code), then the confirming sign-in.
+@bp.get("/connectors/<connector_id>/withdraw")
+@login_required(role="admin")
+def confirm_withdraw(connector_id: str) -> ResponseReturnValue:
+    """Ask before withdrawing a tenant-wide consent, and say which permission it will ask for."""
+    connector = find(connector_id)
+    granted = records.tenant_consents(db.session, admin_user()["tenant_id"]).get(connector.id)
+    if granted is None:
+        flash(f"{connector.name} is not granted for your organization.", "error")
+        return redirect(url_for("admin.index"), code=303)
+    return render_template(
+        "admin/withdraw.html", connector=connector, granted=granted, permissions=withdrawal.WHY
+    )
+
+
+@bp.post("/connectors/<connector_id>/withdraw")
+@login_required(role="admin")
+def withdraw(connector_id: str) -> ResponseReturnValue:
+    """Sign the admin in for the grant-changing permission, then withdraw at Graph."""
+    connector, user = find(connector_id), admin_user()
+    flow = extensions.identity().start_flow(
+        withdrawal.SIGN_IN,
+        account_type="work",
+        login_hint=user["username"],
+        tenant=user["tenant_id"],
+    )
+    purpose = {
+        "purpose": "withdraw_consent",
+        "connector": connector.id,
+        "tenant": user["tenant_id"],
+        "admin_oid": user["oid"],
+    }
+    flows.remember(session, flow, purpose)
+    return redirect(flow["auth_uri"], code=303)
+
+
+def withdrawn(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Take the connector's scopes out of the tenant-wide grant with the fresh token; audit it."""
+    user = _same_admin(purpose)
+    if (result.tenant_id, result.oid) != (purpose["tenant"], user["oid"]):
+        raise SignInRejected()
+    connector = find(str(purpose["connector"]))
+    identity = extensions.identity()
+    token = identity.cached_token(result.cache_blob, result.home_account_id, withdrawal.SCOPES)
+    if token is None:
+        raise SignInRejected()
+    base = current_app.config["RESOURCE_URLS"].get(GRAPH, GRAPH)
+    graph = readiness.Graph(identity.http, base, token.access_token, identity.settings.http_timeout)
+    try:
+        at_graph = withdrawal.withdraw_at_graph(graph, identity.settings.client_id, connector)
+    except GraphUnavailable as error:  # nothing changed here: the record still says granted
+        flash(f"{connector.name} was not withdrawn: Microsoft Graph said no ({error}).", "error")
+        return redirect(url_for("admin.index"), code=303)
+    withdrawal.forget(db.session, str(purpose["tenant"]), connector.id, user["username"], at_graph)
+    db.session.commit()
+    flash(
+        f"{connector.name} is no longer granted for your organization: "
+        f"{withdrawal.RESULTS[at_graph]}.",
+        "success",
+    )
+    return redirect(url_for("admin.index"), code=303)
+
+
+# The flows this area starts: the consent's return (no code), then the confirming sign-in;
+# the sign-in that withdraws a consent.
 RETURNS = {"admin_consent": returned}
-FINISHERS = {"admin_consent_confirm": confirmed}
+FINISHERS = {"admin_consent_confirm": confirmed, "withdraw_consent": withdrawn}
