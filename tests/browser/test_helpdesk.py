@@ -36,6 +36,7 @@ def test_helpdesk_link_takes_a_user_straight_to_a_connection(
     accept_if_asked(page)
     page.wait_for_url(f"{portal.url}/helpdesk")
     page.get_by_label("Kind").select_option("authenticate")
+    page.get_by_role("button", name="Choose kind").click()  # the kind first, then its fields
     page.get_by_label("Connector").select_option("onedrive")
     page.get_by_label("Person's e-mail (login hint)").fill("user@contoso.test")
     page.get_by_role("button", name="Create link").click()

@@ -34,6 +34,7 @@ FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
 CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 CONNECTORS = ("sharepoint", "onedrive", "outlook", "dynamics", "azure-storage")
 SERIOUS = ("serious", "critical")
+LINK_KINDS = ("authenticate", "reconnect", "admin_consent", "consent_request")
 
 # GET endpoints that answer no HTML page: files, JSON, CSV, metrics, and the OAuth callback
 # (a redirect target whose outcome pages the flows' own browser tests reach).
@@ -84,6 +85,8 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
     "admin": [
         ("admin.index", "/admin"),
         ("admin.audit", "/admin/audit"),
+        ("admin.audit", "/admin/audit?event=consent_request.created"),
+        ("grant.confirm_withdraw", "/admin/connectors/onedrive/withdraw"),
         ("admin.access_trail", "/admin/access"),
         ("readiness.show", "/admin/readiness"),
         ("consent.show", "/consent-requests/{request}"),
@@ -91,6 +94,7 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
     ],
     "helpdesk": [
         ("helpdesk.index", "/helpdesk"),
+        *[("helpdesk.index", f"/helpdesk?kind={kind}") for kind in LINK_KINDS],
         ("helpdesk.show_link", "/helpdesk/links/{link}"),
         ("helpdesk.troubleshoot", "/helpdesk/troubleshoot"),
         ("helpdesk_users.lookup", "/helpdesk/users"),
@@ -177,6 +181,10 @@ def seed(app: Flask, entra: Emulator) -> dict[str, str]:
         request, _ = records.open_request(db.session, who, "sharepoint", ["Sites.Read.All"], 7)
         approved, _ = records.open_request(db.session, who, "dynamics", ["user_impersonation"], 7)
         records.approve(db.session, approved, "admin@fabrikam.test")
+        files = ["https://graph.microsoft.com/Files.Read.All"]  # Withdraw's confirmation page
+        records.record_tenant_consent(
+            db.session, FABRIKAM, "onedrive", files, "admin@fabrikam.test"
+        )
         db.session.commit()
         made = extensions.links().create(
             db.session,
