@@ -113,7 +113,7 @@ def confirmed(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue
         connector,
         str(user["username"]),
     )
-    flash(f"{connector.name} is granted for your organization ({done.consent.scopes}).")
+    flash(f"{connector.name} is granted for your organization ({done.consent.scopes}).", "success")
     if done.request is not None:
         return redirect(url_for("consent.show", request_id=done.request.id), code=303)
     return redirect(url_for("admin.index"), code=303)
