@@ -12,9 +12,11 @@ from entra_emulator.toml_fields import strings
 from entra_emulator.toml_fields import tables
 from entra_emulator.world import CONSUMER_TENANT
 from entra_emulator.world import DEFAULT_SETTINGS
+from entra_emulator.world import MFA_STATES
 from entra_emulator.world import POLICIES
 from entra_emulator.world import ROLE_IDS
 from entra_emulator.world import STORAGE_DATA_ROLES
+from entra_emulator.world import Access
 from entra_emulator.world import App
 from entra_emulator.world import ConfigError
 from entra_emulator.world import EnterpriseApp
@@ -133,7 +135,20 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
         storage_roles=strings(item, "storage_roles", where),
         dynamics_orgs=[o.lower() for o in strings(item, "dynamics_orgs", where)],
         app_roles={k: list(v) for k, v in app_roles.items()},
+        access=_access(get(item, "conditional_access", dict, where, {}), where),
     )
+
+
+def _access(item: dict[str, Any], where: str) -> Access:
+    """Validate a user's conditional_access table (mfa, blocked); absent means no policy."""
+    where += ".conditional_access"
+    unknown = set(item) - {"mfa", "blocked"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    mfa = get(item, "mfa", str, where, "off")
+    if mfa not in MFA_STATES:
+        raise ConfigError(f"{where}.mfa: expected one of {', '.join(MFA_STATES)}")
+    return Access(mfa=mfa, blocked=get(item, "blocked", bool, where, False))
 
 
 def _app(world: World, item: dict[str, Any], where: str) -> App:

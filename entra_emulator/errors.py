@@ -37,6 +37,17 @@ CATALOGUE: dict[int, tuple[str, str]] = {
         "No tenant-identifying information found in either the request or implied by any "
         "provided credentials.",
     ),
+    50076: (
+        "invalid_grant",
+        "Due to a configuration change made by your administrator, or because you moved to a "
+        "new location, you must use multi-factor authentication to access '{resource}'.",
+    ),
+    50079: (
+        "invalid_grant",
+        "Due to a configuration change made by your administrator, or because you moved to a "
+        "new location, you are required to enroll in multi-factor authentication to access "
+        "'{resource}'.",
+    ),
     50105: (
         "access_denied",
         "Your administrator has configured the application {app_name} ('{client_id}') to block "
@@ -49,6 +60,11 @@ CATALOGUE: dict[int, tuple[str, str]] = {
         "invalid_grant",
         "The provided grant has expired due to it being revoked, a fresh auth token is needed. "
         "The user might have changed or reset their password.",
+    ),
+    53003: (
+        "interaction_required",
+        "Access has been blocked by Conditional Access policies. The access policy does not "
+        "allow token issuance.",
     ),
     54005: (
         "invalid_grant",

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from entra_emulator import conditional_access
 from entra_emulator import minting
 from entra_emulator.errors import EntraError
 from entra_emulator.runtime import Runtime
@@ -99,6 +100,7 @@ def refresh_token(
     if req.tenant_id is not None and req.tenant_id != record.tenant:
         raise EntraError(700005)
     user = state.world.users[record.username]
+    conditional_access.check_refresh(state.world, user, req.scope)
     body = minting.issue(
         runtime,
         app,

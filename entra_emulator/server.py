@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from entra_emulator import adminconsent
 from entra_emulator import authorize
+from entra_emulator import conditional_access
 from entra_emulator import control
 from entra_emulator import control_data
 from entra_emulator import dataverse
@@ -81,7 +82,8 @@ ROUTES = [
     Route("/storage/<account>/<name>", ("GET",), storage.container, BACK, "storage"),
     Route("/storage/<account>/<name>/<path:path>", ("GET",), storage.blob, BACK, "storage"),
     *[Route(f"/_emulator{rule}", methods, view, CONTROL, "control")
-      for rule, methods, view in [*control.ROUTES, *control_data.ROUTES]],
+      for rule, methods, view in [*control.ROUTES, *control_data.ROUTES,
+                                  *conditional_access.ROUTES]],
 ]  # fmt: skip
 
 

@@ -62,6 +62,17 @@ class Tenant:
     low_impact: list[str]
 
 
+MFA_STATES = ("off", "required", "registration")
+
+
+@dataclass
+class Access:
+    """A user's Conditional Access outcome; the default (off, not blocked) changes nothing."""
+
+    mfa: str = "off"
+    blocked: bool = False
+
+
 @dataclass
 class User:
     username: str
@@ -73,6 +84,7 @@ class User:
     storage_roles: list[str]
     dynamics_orgs: list[str]
     app_roles: dict[str, list[str]]
+    access: Access = field(default_factory=Access)
 
     @property
     def personal(self) -> bool:

@@ -196,6 +196,17 @@ def t_no_consent(emu: Emulator) -> Seen:
     )
 
 
+def t_access(**access: object) -> Callable[[Emulator], Seen]:
+    """Return a trigger: a refresh after a Conditional Access outcome is set for the user."""
+
+    def trigger(emu: Emulator) -> Seen:
+        rt = _refresh_token(emu)
+        _control(emu, "/_emulator/users/user@fabrikam.test/conditional-access", access)
+        return _token(emu, grant_type="refresh_token", refresh_token=rt, scope=USER_READ)
+
+    return trigger
+
+
 def t_msa_storage(emu: Emulator) -> Seen:
     url = _authorize(emu, "common", scope="https://graph.microsoft.com/Files.Read offline_access")
     code = callback_query(emu.sign_in(url, "pat@outlook.test"))["code"]
@@ -373,6 +384,9 @@ CASES: list[tuple[int, str, str | None, Callable[[Emulator], Seen]]] = [
     (65001, "json", "invalid_grant", t_no_consent),
     (50173, "json", "invalid_grant", t_revoked),
     (700082, "json", "invalid_grant", t_inactive),
+    (50076, "json", "invalid_grant", t_access(mfa="required")),
+    (50079, "json", "invalid_grant", t_access(mfa="registration")),
+    (53003, "json", "interaction_required", t_access(blocked=True)),
     (
         9002313,
         "json",

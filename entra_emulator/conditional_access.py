@@ -1,0 +1,54 @@
+"""Conditional Access at refresh: MFA required, MFA registration required, a blocking policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask.typing import ResponseReturnValue
+
+from entra_emulator import scopes
+from entra_emulator.control import ControlError
+from entra_emulator.control import json_body
+from entra_emulator.errors import EntraError
+from entra_emulator.runtime import current
+from entra_emulator.world import MFA_STATES
+from entra_emulator.world import User
+from entra_emulator.world import World
+
+
+def check_refresh(world: World, user: User, scope: str | None) -> None:
+    """Raise the AADSTS error Entra answers a refresh with when a policy now applies to user."""
+    access = user.access
+    if access.blocked:
+        raise EntraError(53003, suberror="message_only")
+    if access.mfa == "off":
+        return
+    # Entra names the resource's app id in the message ('00000003-...' for Graph).
+    refs = scopes.parse(world, scopes.split(scope)[1])
+    resource = refs[0].definition.app_id if refs else ""
+    code = 50076 if access.mfa == "required" else 50079
+    raise EntraError(code, suberror="basic_action", resource=resource)
+
+
+def post_access(username: str) -> ResponseReturnValue:
+    """Set a user's Conditional Access outcome (mfa, blocked); keys left out keep their value."""
+    user = current().state.world.users.get(username.lower())
+    if user is None:
+        raise ControlError(f"username: unknown user {username!r}")
+    body = json_body()
+    unknown = set(body) - {"mfa", "blocked"}
+    if unknown:
+        raise ControlError(f"{sorted(unknown)[0]}: unknown key (expected mfa, blocked)")
+    mfa = body.get("mfa", user.access.mfa)
+    if mfa not in MFA_STATES:
+        raise ControlError(f"mfa: expected one of {', '.join(MFA_STATES)}")
+    blocked = body.get("blocked", user.access.blocked)
+    if not isinstance(blocked, bool):
+        raise ControlError("blocked: expected a boolean")
+    user.access.mfa, user.access.blocked = mfa, blocked
+    return {"username": user.username, "mfa": mfa, "blocked": blocked}
+
+
+ROUTES: list[tuple[str, tuple[str, ...], Callable[..., ResponseReturnValue]]] = [
+    ("/users/<username>/conditional-access", ("POST",), post_access),
+]
