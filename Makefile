@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+CADDY ?= /usr/bin/caddy
 
-.PHONY: venv fmt lint test test-fast demo bench browser clean
+.PHONY: venv fmt lint test test-fast demo bench browser caddy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +33,18 @@ browser:  ## make sure Debian's chromium is there for the browser tests
 		echo "(or set CHROMIUM=/path/to/chromium); they are skipped until then, except in CI."; \
 	fi
 
-test: $(STAMP) browser  ## the whole suite
+caddy:  ## make sure Debian's caddy is there for the buffering-proxy test (C42)
+	@if [ -x "$(CADDY)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's caddy for the buffering-proxy test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy; \
+	else \
+		echo "The buffering-proxy test needs Debian's caddy at $(CADDY)."; \
+		echo "Install it with:  sudo apt-get install caddy"; \
+		echo "(or set CADDY=/path/to/caddy); it is skipped until then, except in CI."; \
+	fi
+
+test: $(STAMP) browser caddy  ## the whole suite
 	PORTAL_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
 test-fast: $(STAMP)  ## the suite without the browser

@@ -18,7 +18,7 @@ def discovery(entra: Emulator) -> str:
 
 
 def test_pages_share_one_connection_and_a_stale_one_is_renewed_once(entra: Emulator) -> None:
-    line = Line(entra.base_url, tls_context(entra.ca_path), timeout=10)
+    line = Line(entra.base_url, tls_context(str(entra.ca_path)), timeout=10)
     try:
         for _ in range(2):
             line.send(discovery(entra), {"Accept": "application/json"})
@@ -37,7 +37,7 @@ def test_pages_share_one_connection_and_a_stale_one_is_renewed_once(entra: Emula
 
 
 def test_a_fresh_connection_that_breaks_is_not_tried_again(entra: Emulator) -> None:
-    line = Line(entra.base_url, tls_context(entra.ca_path), timeout=10)
+    line = Line(entra.base_url, tls_context(str(entra.ca_path)), timeout=10)
     fault = {"endpoint": "discovery", "drop": True, "count": 2}
     entra.control("POST", "/_emulator/faults", json=fault)
     line.send(discovery(entra), {})
