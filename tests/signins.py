@@ -45,6 +45,13 @@ def connect_account(
     return connection.id, code
 
 
+def staff_id(emu: Emulator, username: str) -> str:
+    """Return an emulator account's tenant-id/object-id pair, as PORTAL_ADMIN_USERS names it."""
+    users = emu.control("GET", "/_emulator/state").json()["users"]
+    found = next(u for u in users if u["username"] == username.lower())
+    return f"{found['tenant']}/{found['oid']}"
+
+
 class Web:
     """A person's browser on the portal (test client) plus their hands at the emulator."""
 

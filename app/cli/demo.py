@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from app.cli import portal
 from app.platform import instance
+from app.platform import staff
 
 DEMO_ACCOUNTS = (
     ("user@fabrikam.test", "can consent to everything: the happy path"),
@@ -40,7 +41,14 @@ def demo(port: int, emulator_port: int) -> None:
     with serve(
         port=emulator_port, http_port=emulator_port + 1, state_dir=folder / "emulator"
     ) as emu:
-        settings = emu.portal_settings() | {"PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        settings = emu.portal_settings() | {
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            staff.DEMO_IDS_KEY: {  # a username in PORTAL_ADMIN_USERS is refused with these
+                user.username: f"{user.tenant}/{user.oid}"
+                for user in emu.state.world.users.values()
+                if not user.personal
+            },
+        }
         server = make_server("127.0.0.1", port, portal.build(settings), threaded=True)
         instance.record_demo(folder, settings)  # commands run beside the demo print its URLs
         try:

@@ -20,6 +20,7 @@ from app.platform import database
 from app.platform import instance
 from app.platform import ratelimits
 from app.platform import security
+from app.platform import staff
 from app.tokens import vault
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_prefixed_env("PORTAL")
     app.config.update(overrides or {})
     coerce(app.config)
+    staff.check(app.config)  # staff by tenant-id/object-id only: a username stops start-up
     if app.config["PRODUCTION"]:
         refuse_incomplete(app.config)
     else:

@@ -19,6 +19,7 @@ from app.errors import ConsentNotVerified
 from app.errors import EntraError
 from app.errors import SignInExpired
 from app.identity import flows
+from app.identity import roles
 from app.identity.signins import SignIn
 from app.platform import extensions
 from app.platform import metrics
@@ -45,6 +46,22 @@ def start_sign_in() -> ResponseReturnValue:
     )
     flows.remember(session, flow, {"purpose": "sign_in", "next": next_path})
     return redirect(flow["auth_uri"], code=303)
+
+
+@bp.get("/account")
+@accounts.login_required
+def account() -> ResponseReturnValue:
+    """Show who is signed in, with the tenant-id/object-id pair the staff settings name."""
+    user = accounts.current_user()
+    assert user is not None
+    return render_template(
+        "auth/account.html",
+        user=user,
+        pair=roles.staff_id(user),
+        personal=user.get("tenant_id") == roles.MSA_TENANT,
+        admin=accounts.is_admin(),
+        helpdesk=accounts.is_helpdesk(),
+    )
 
 
 @bp.get("/auth/callback")

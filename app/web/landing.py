@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint
@@ -16,11 +17,14 @@ from app.connectors import Connector
 from app.errors import AccountTypeNotSupported
 from app.helpdesk import link_events
 from app.helpdesk import link_fields
+from app.helpdesk import link_owner
 from app.identity import flows
+from app.identity.signins import SignIn
 from app.models import Connection
 from app.models import HelpdeskLink
 from app.platform import extensions
 from app.platform.extensions import db
+from app.web import finishers
 
 bp = Blueprint("landing", __name__)
 
@@ -73,9 +77,28 @@ def unusable() -> ResponseReturnValue:
     return render_template("landing/unusable.html", contact=contact), 404
 
 
+def finish_link(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
+    """Let only the person a link was made for complete it; then it is an ordinary connect."""
+    refusal = link_owner.check(db.session, str(purpose.get("link_id") or ""), result)
+    if refusal is None:
+        return finishers.of_app().finished["connect"](result, purpose)
+    link_owner.refuse(db.session, refusal)  # nothing stored, nobody signed in to the portal
+    page = render_template(
+        "landing/made_for.html",
+        made_for=refusal.made_for,
+        signed_in_as=refusal.signed_in_as,
+        connector=extensions.connectors().get(str(purpose.get("connector") or "")),
+        contact=current_app.config.get("HELPDESK_CONTACT") or "",
+    )
+    return page, 403
+
+
+FINISHERS = {"link": finish_link}
+
+
 def _purpose(link: HelpdeskLink, connector: Connector) -> dict[str, Any]:
     """Return the flow's purpose: a connect flow that remembers the link it came from."""
-    purpose: dict[str, Any] = {"purpose": "connect", "connector": connector.id, "link_id": link.id}
+    purpose: dict[str, Any] = {"purpose": "link", "connector": connector.id, "link_id": link.id}
     if link.kind == link_fields.RECONNECT:
         connection = db.session.get(Connection, link.connection_id or "")
         assert connection is not None  # find_usable checked it is live

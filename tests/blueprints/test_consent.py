@@ -42,6 +42,7 @@ from entra_emulator import Emulator
 from tests.conftest import free_port
 from tests.signins import People
 from tests.signins import Web
+from tests.signins import staff_id
 
 CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
@@ -370,8 +371,8 @@ def test_request_page_is_for_requesters_admins_and_helpdesk_only(
 def test_portal_admin_users_setting_makes_an_admin(
     make_portal: Callable[..., Flask], entra: Emulator
 ) -> None:
-    """PORTAL_ADMIN_USERS lists portal admins; the console says why they are one."""
-    portal = make_portal(ADMIN_USERS=["helpdesk@contoso.test"])
+    """PORTAL_ADMIN_USERS lists portal admins by tenant-id/object-id; the console says why."""
+    portal = make_portal(ADMIN_USERS=[staff_id(entra, "helpdesk@contoso.test")])
     helpdesk = Web.person(portal, entra, "helpdesk@contoso.test")
     helpdesk.sign_in()
     assert "PORTAL_ADMIN_USERS" in helpdesk.page("/admin")

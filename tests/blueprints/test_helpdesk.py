@@ -27,6 +27,7 @@ from app.platform.extensions import db
 from app.web import held
 from entra_emulator import Emulator
 from tests.signins import Web
+from tests.signins import staff_id
 
 LINK_URL = re.compile(r'id="link-url"[^>]*value="([^"]+)"')
 REFERENCE = re.compile(r"Reference for the helpdesk: [0-9a-f]+")
@@ -110,8 +111,8 @@ def test_helpdesk_posts_still_need_csrf_and_same_origin(helpdesk: Web) -> None:
     assert cross.status_code == 403
 
 
-def test_configured_helpdesk_users_get_in(web: Web, app: Flask) -> None:
-    app.config["HELPDESK_USERS"] = ["USER@fabrikam.test"]
+def test_configured_helpdesk_users_get_in(web: Web, app: Flask, entra: Emulator) -> None:
+    app.config["HELPDESK_USERS"] = [staff_id(entra, "user@fabrikam.test").upper()]
     web.sign_in("user@fabrikam.test")
     page = web.client.get("/helpdesk")
     assert page.status_code == 200 and "Create a sharing link" in page.get_data(as_text=True)
@@ -191,7 +192,9 @@ def test_unusable_links_all_get_the_same_page_and_start_nothing(
 def test_a_failed_flow_shows_on_the_link_and_in_the_lookup(
     helpdesk: Web, app: Flask, connect: Any
 ) -> None:
-    app.config["HELPDESK_USERS"] = ["helpdesk@contoso.test"]  # the operator's: every tenant
+    app.config["HELPDESK_USERS"] = [
+        staff_id(helpdesk.entra, "helpdesk@contoso.test")
+    ]  # all tenants
     link_id, url = create_link(helpdesk, login_hint="user@fabrikam.test")
     person = helpdesk.other()
     start = person.client.post(path_of(url), data={"csrf_token": person.csrf(path_of(url))})
@@ -364,19 +367,29 @@ def test_app_role_helpdesk_works_in_its_own_tenant(
 
 
 def test_helpdesk_scope_is_one_function_for_every_check() -> None:
-    member = {"username": "helpdesk@contoso.test", "tenant_id": CONTOSO, "roles": ["Helpdesk"]}
+    oid = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+    member = {
+        "username": "helpdesk@contoso.test",
+        "tenant_id": CONTOSO,
+        "oid": oid,
+        "roles": ["Helpdesk"],
+    }
     assert roles.helpdesk_scope(member, []) == frozenset({CONTOSO})
-    assert roles.helpdesk_scope(member, ["HELPDESK@contoso.test"]) is None  # the operator's
+    assert roles.helpdesk_scope(member, [f"{CONTOSO}/{oid}".upper()]) is None  # the operator's
+    assert roles.helpdesk_scope(member, ["helpdesk@contoso.test"]) == frozenset({CONTOSO})
+    assert roles.helpdesk_scope(member, [f"{FABRIKAM}/{oid}"]) == frozenset({CONTOSO})
     nobody = {"username": "user@contoso.test", "tenant_id": CONTOSO, "roles": []}
     assert roles.helpdesk_scope(nobody, []) == frozenset() and not roles.is_helpdesk(nobody, [])
     personal = {
         "username": "pat@outlook.test",
         "tenant_id": roles.MSA_TENANT,
+        "oid": oid,
         "roles": ["Helpdesk"],
     }
-    assert roles.helpdesk_scope(personal, ["pat@outlook.test"]) == frozenset()
-    assert not roles.is_helpdesk(personal, ["pat@outlook.test"])
-    assert roles.helpdesk_scope(None, ["pat@outlook.test"]) == frozenset()
+    pat = f"{roles.MSA_TENANT}/{oid}"
+    assert roles.helpdesk_scope(personal, ["pat@outlook.test", pat]) == frozenset()
+    assert not roles.is_helpdesk(personal, ["pat@outlook.test", pat])
+    assert roles.helpdesk_scope(None, [pat]) == frozenset()
     assert roles.in_scope(FABRIKAM, None) and not roles.in_scope(FABRIKAM, frozenset({CONTOSO}))
     assert not roles.in_scope(None, frozenset({CONTOSO}))
 
@@ -386,7 +399,7 @@ def test_helpdesk_of_one_tenant_cannot_see_another_tenants_consent_request(
 ) -> None:
     request_id = fabrikam_consent_request(app)
     assert helpdesk.client.get(f"/consent-requests/{request_id}").status_code == 404
-    app.config["HELPDESK_USERS"] = ["helpdesk@contoso.test"]
+    app.config["HELPDESK_USERS"] = [staff_id(helpdesk.entra, "helpdesk@contoso.test")]
     assert helpdesk.client.get(f"/consent-requests/{request_id}").status_code == 200
 
 

@@ -80,6 +80,7 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
         ("consent.index", "/consent-requests"),
         ("consent.show", "/consent-requests/{request}"),
         ("consent.try_again_page", "/consent-requests/{approved}/try-again"),
+        ("auth.account", "/account"),
         (None, "/no-such-page"),
     ],
     "admin": [
@@ -91,6 +92,7 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
         ("readiness.show", "/admin/readiness"),
         ("consent.show", "/consent-requests/{request}"),
         ("connections.index", "/connections"),
+        ("auth.account", "/account"),
     ],
     "helpdesk": [
         ("helpdesk.index", "/helpdesk"),
@@ -125,6 +127,9 @@ def test_the_list_covers_every_html_page(portal: LivePortal) -> None:
 def problems_on(page: Page, width: int) -> list[str]:
     """Return what is wrong with the page shown now: sideways scroll, serious axe findings."""
     found = []
+    # A page reached by a redirect chain may be measured before its stylesheet applies (an
+    # unstyled <pre> is as wide as its longest line): measure the page as people see it.
+    page.wait_for_load_state("load")
     widths = page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
@@ -279,10 +284,22 @@ def blocked_consent(page: Page, portal_url: str, ids: dict[str, str]) -> None:
     page.get_by_role("heading", name="Admin approval required").wait_for()
 
 
+def link_for_someone_else(page: Page, portal_url: str, ids: dict[str, str]) -> None:
+    """End on "This link was made for someone else": a link for user@, signed in as admin@."""
+    page.context.clear_cookies()
+    page.goto(f"{portal_url}/l/{ids['link_token']}")
+    page.get_by_role("button", name="Continue to Microsoft sign-in").click()
+    entra_sign_in(page, "admin@contoso.test")
+    accept_if_asked(page)
+    page.get_by_role("heading", name="This link was made for someone else").wait_for()
+
+
 # Pages reached by pressing buttons, not by address: (role, endpoint or None, how to get there).
-# None: a page the OAuth callback renders (other_account.html, outcomes/admin_approval.html).
+# None: a page the OAuth callback renders (other_account.html, outcomes/admin_approval.html,
+# landing/made_for.html).
 JOURNEYS: list[tuple[str, str | None, Callable[[Page, str, dict[str, str]], None]]] = [
     ("user", "connections.code", regenerated_code),
     ("anonymous", None, other_account),
     ("anonymous", None, blocked_consent),
+    ("anonymous", None, link_for_someone_else),
 ]
