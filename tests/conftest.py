@@ -65,6 +65,15 @@ def require_service(url: str, variable: str, what: str) -> str:
     return url
 
 
+def fresh_address() -> str:
+    """Return a client address no other test uses: Redis keeps limits between runs for a minute.
+
+    Drawn from 198.18.0.0/15 (RFC 2544's benchmarking range, 131,072 addresses), so that the
+    dozens of addresses one run sprays against the shared Redis limiter do not collide.
+    """
+    return f"198.{18 + secrets.randbelow(2)}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
 # Modules that must pass on every store say: pytestmark = ALL_BACKENDS
 BACKENDS = ["sqlite", "postgresql", "redis"]
 ALL_BACKENDS = pytest.mark.parametrize("db_url", BACKENDS, indirect=True)

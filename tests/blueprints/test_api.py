@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from app.platform import extensions
 from entra_emulator import Emulator
+from tests.conftest import fresh_address
 from tests.signins import connect_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,8 +230,8 @@ def test_rate_limits_per_client_address(make_portal: Callable[..., Flask], db_ur
     portals = [make_portal(**settings, **shared) for _ in range(2 if shared else 1)]
     clients = [portal.test_client() for portal in portals]
     # A fresh address per run: Redis keeps counts between runs within the minute.
-    sprayer = {"REMOTE_ADDR": f"203.0.113.{secrets.randbelow(250) + 1}"}
-    stranger = {"REMOTE_ADDR": f"198.51.100.{secrets.randbelow(250) + 1}"}
+    sprayer = {"REMOTE_ADDR": fresh_address()}
+    stranger = {"REMOTE_ADDR": fresh_address()}
     statuses = [
         clients[n % len(clients)]
         .post(

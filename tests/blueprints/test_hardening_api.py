@@ -25,6 +25,7 @@ from app.errors import ConfigError
 from app.platform.security import TrustedProxies
 from app.platform.security import trusted_networks
 from app.web.bearer import parse_authorization
+from tests.conftest import fresh_address
 from tests.conftest import gunicorn
 from tests.conftest import require_service
 
@@ -40,7 +41,7 @@ def code() -> str:
 
 def peer() -> dict[str, str]:
     """Return a fresh socket peer: Redis keeps counts between runs within the minute."""
-    return {"REMOTE_ADDR": f"203.0.113.{secrets.randbelow(250) + 1}"}
+    return {"REMOTE_ADDR": fresh_address()}
 
 
 def limits_in(store: str) -> dict[str, str]:
