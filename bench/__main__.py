@@ -39,6 +39,7 @@ from app.platform.config import DEFAULTS
 from bench import data
 from bench.loadgen import CSRF
 from bench.loadgen import load_worker
+from bench.rows import seed
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "consent-portal")
@@ -275,36 +276,6 @@ def connect_one(portal: Portal, entra: Any, connector: str, username: str) -> st
         )
     shown = browser.get(portal.url + done.headers["Location"], timeout=10).text
     return re.search(r'id="connection-code"[^>]*value="(ccp_[^"]+)"', shown).group(1)  # type: ignore[union-attr]
-
-
-def seed(
-    engine: sqlalchemy.Engine, vault: Any, template_id: str, count: int, prefix: str
-) -> list[str]:
-    """Copy one real connection `count` times (each with its own id, code and ciphertext)."""
-    from app.models import Connection
-
-    table = Connection.__table__
-    with engine.connect() as conn:
-        template = dict(
-            conn.execute(table.select().where(table.c.id == template_id)).one()._mapping
-        )
-    plaintext = vault.open(template_id, template["key_id"], bytes(template["sealed_cache"]))
-    codes, rows = [], []
-    for n in range(count):
-        row_id = f"{prefix}-{n:06d}-{secrets.token_hex(4)}"
-        code = vault.new_code()
-        kid, sealed = vault.seal(row_id, plaintext)
-        rows.append(template | {"id": row_id, "code_hash": vault.hash_code(code), "key_id": kid,
-                                "sealed_cache": sealed, "tenant_id": f"{prefix}-{n}"})  # fmt: skip
-        codes.append(code)
-        if len(rows) == 5000:
-            with engine.begin() as conn:
-                conn.execute(table.insert(), rows)
-            rows = []
-    if rows:
-        with engine.begin() as conn:
-            conn.execute(table.insert(), rows)
-    return codes
 
 
 # -- the run --------------------------------------------------------------------------------

@@ -21,10 +21,15 @@ import pytest
 import requests
 from flask import Flask
 
+from app.platform import extensions
+from app.platform.extensions import db
+from bench.rows import seed
+from entra_emulator import Emulator
 from tests.conftest import free_port
 from tests.conftest import gunicorn
 from tests.conftest import require_service
 from tests.test_serve import wait_until_up
+from tests.test_tokens import expired_connection
 
 pytestmark = pytest.mark.slow
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -36,6 +41,8 @@ SILENT_CLIENTS = 200
 DRIPPING_CLIENTS = 200
 REFRESHING = 40  # connections refreshing at once: 5 times the 2 workers' 4+4 refresh places
 LATENCY_MS = 2000
+OUTBOUND_TIMEOUT = 5  # PORTAL_HTTP_TIMEOUT of the served portal
+HANG = OUTBOUND_TIMEOUT * 3  # a refresh waits at most the timeout and its line's 1 s: far less
 
 
 @pytest.fixture
@@ -68,7 +75,7 @@ def fronted(served: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def served(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run `consent-portal serve --workers 2` (16 threads each) with a 5 s outbound timeout."""
-    monkeypatch.setenv("PORTAL_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("PORTAL_HTTP_TIMEOUT", str(OUTBOUND_TIMEOUT))
     with gunicorn(app, tmp_path, workers=2) as (port, process):
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, process)
@@ -134,3 +141,57 @@ def test_c42_healthy_clients_are_served_while_slow_clients_hold_connections(
                 f"{fronted}/api/v1/token", headers={"Authorization": f"Bearer {code}"}, timeout=20
             )
             assert answer.status_code == 200 and answer.json()["access_token"]
+
+
+def test_c43_probes_and_sign_in_are_served_while_refreshes_wait_on_a_slow_entra(
+    served: str, app: Flask, entra: Emulator, connect: Any
+) -> None:
+    """Entra takes 2 s per token call while 40 connections refresh at once (5 x the refresh
+    places): /healthz and Authenticate are served all along, each refresh ends in a token or a
+    503 with Retry-After, and none outlasts the outbound timeout plus the line's wait (the
+    client's timeout below is the hang detector, not a speed assertion: the p95 is benchmarked).
+    """
+    template, _ = expired_connection(entra, connect)
+    with app.app_context():
+        codes = seed(db.engine, extensions.vault(), template, REFRESHING, "c43")
+    entra.control("POST", "/_emulator/faults", json={"endpoint": "token", "latency_ms": LATENCY_MS})
+    answers: list[requests.Response] = []
+    start = threading.Barrier(REFRESHING + 1)
+
+    def refresh(code: str) -> None:
+        start.wait()
+        headers = {"Authorization": f"Bearer {code}"}
+        answers.append(requests.post(f"{served}/api/v1/token", headers=headers, timeout=HANG))
+
+    callers = [threading.Thread(target=refresh, args=(code,), daemon=True) for code in codes]
+    for caller in callers:
+        caller.start()
+    start.wait()
+    probed = 0
+    person = requests.Session()
+    while any(caller.is_alive() for caller in callers):
+        assert person.get(f"{served}/healthz", timeout=HANG).status_code == 200
+        page = person.get(f"{served}/connectors/onedrive", timeout=HANG).text
+        token = CSRF.search(page)
+        assert token, page
+        started = person.post(
+            f"{served}/connectors/onedrive/authenticate",
+            data={"csrf_token": token.group(1)},
+            allow_redirects=False,
+            timeout=HANG,
+        )
+        assert started.status_code == 303
+        assert "/oauth2/v2.0/authorize?" in started.headers["Location"]  # on to Entra
+        probed += 1
+    for caller in callers:
+        caller.join()
+    entra.control("DELETE", "/_emulator/faults")
+    assert probed >= 1 and len(answers) == REFRESHING
+    statuses = sorted(answer.status_code for answer in answers)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 1, statuses  # the refresh places did refresh
+    for answer in answers:
+        if answer.status_code == 503:
+            assert answer.headers["Retry-After"] and answer.json()["error"]
+        else:
+            assert answer.json()["access_token"]
