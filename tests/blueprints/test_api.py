@@ -247,3 +247,23 @@ def test_rate_limits_per_client_address(make_portal: Callable[..., Flask], db_ur
         "/api/v1/token", headers=bearer("ccp_" + "y" * 43), environ_base=stranger
     )
     assert other.status_code == 401
+
+
+def test_c28_a_code_reaches_its_own_connection_only(
+    client: FlaskClient, connect: Any, app: Flask
+) -> None:
+    """Two connections of one person: each code gets its own connection's token, never the other's."""
+    files_id, files_code = connect("onedrive", "user@fabrikam.test")
+    mail_id, mail_code = connect("outlook", "user@fabrikam.test")
+    assert files_id != mail_id
+    files = client.post("/api/v1/token", headers=bearer(files_code)).get_json()
+    mail = client.post("/api/v1/token", headers=bearer(mail_code)).get_json()
+    assert files["connector"] == "onedrive" and mail["connector"] == "outlook"
+    assert files["access_token"] != mail["access_token"]
+    assert "Files.Read" in files["scope"] and "Mail.Read" in mail["scope"]
+    assert "Mail.Read" not in files["scope"]
+    with app.app_context():
+        extensions.connection_store().revoke(mail_id)
+    assert client.post("/api/v1/token", headers=bearer(mail_code)).status_code == 401
+    again = client.post("/api/v1/token", headers=bearer(files_code))
+    assert again.status_code == 200 and again.get_json()["access_token"] == files["access_token"]

@@ -257,3 +257,21 @@ def test_a_session_ends_after_the_absolute_limit_however_active(web: Web, entra:
         user["signed_in_at"] -= 13 * 3600
         session["app.accounts.user"] = user
     assert web.client.get("/connections").status_code == 302
+
+
+def test_c16_cancel_at_entra_is_a_clear_page_and_the_flow_is_gone(web: Web, app: Flask) -> None:
+    auth_uri = web.authenticate("onedrive")
+    with web.client.session_transaction() as session:
+        assert len(session[FLOWS_KEY]) == 1
+    back = web.entra.sign_in(
+        auth_uri, "user@fabrikam.test", accept=False, session=web.entra_session
+    )
+    assert parse_qs(urlsplit(back).query)["error"] == ["access_denied"]
+    answer = web.callback(back)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code in (400, 403) and "Access was not granted" in page
+    assert "Traceback" not in page and "AADSTS65004" in page
+    with web.client.session_transaction() as session:
+        assert session.get(FLOWS_KEY, {}) == {}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Connection)) == 0
