@@ -252,7 +252,7 @@ def test_rate_limits_per_client_address(make_portal: Callable[..., Flask], db_ur
 def test_c28_a_code_reaches_its_own_connection_only(
     client: FlaskClient, connect: Any, app: Flask
 ) -> None:
-    """Two connections of one person: each code gets its own connection's token, never the other's."""
+    """Two connections of one person: each code gets its own connection's token only."""
     files_id, files_code = connect("onedrive", "user@fabrikam.test")
     mail_id, mail_code = connect("outlook", "user@fabrikam.test")
     assert files_id != mail_id
