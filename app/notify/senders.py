@@ -1,14 +1,15 @@
-"""How one notification leaves: an HMAC-signed webhook POST or an SMTP mail; with timeouts."""
+"""How one notification leaves: a Standard Webhooks POST or an SMTP mail; with timeouts."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
+import binascii
 import json
 import smtplib
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 from typing import Protocol
@@ -16,6 +17,10 @@ from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 import requests
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = (24, 64)  # the Standard Webhooks spec's range for a symmetric secret
 
 
 @dataclass(frozen=True)
@@ -44,23 +49,48 @@ class Settings(Protocol):
     def timeout(self) -> float: ...
 
 
-def signature(secret: str, body: bytes) -> str:
-    """Return the X-Portal-Signature value: sha256=<hex HMAC-SHA256 of the body>."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def check_secret(secret: str) -> None:
+    """Refuse a webhook secret that is not whsec_ and base64 of 24 to 64 random bytes."""
+    if not secret:
+        return
+    raw = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not secret.startswith(SECRET_PREFIX) or not SECRET_BYTES[0] <= len(key) <= SECRET_BYTES[1]:
+        raise ValueError(
+            "PORTAL_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_ followed by the "
+            "base64 of 24 to 64 random bytes, shared with each receiver. Make one with: "
+            "python3 -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32))"
+            '.decode())"'
+        )
+
+
+def webhook_headers(
+    secret: str, delivery: str, body: bytes, now: datetime | None = None
+) -> dict[str, str]:
+    """Return the Standard Webhooks headers: the delivery's id, this attempt's time, the signature.
+
+    The id stays the same on every retry (receivers drop duplicates by it); the timestamp is
+    signed with the body, so a receiver refuses a delivery replayed after its tolerance.
+    """
+    moment = now or datetime.now(UTC)
+    headers = {"webhook-id": delivery, "webhook-timestamp": str(int(moment.timestamp()))}
+    if secret:
+        headers["webhook-signature"] = Webhook(secret).sign(delivery, moment, body)
+    return headers
 
 
 def post_webhook(url: str, event: str, payload: Mapping[str, Any], settings: Settings) -> None:
-    """POST the event as JSON with a timestamp and an HMAC signature; raise unless 2xx."""
+    """POST the event as JSON, signed as Standard Webhooks specifies; raise unless 2xx."""
     body = json.dumps(dict(payload), separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "connector-consent-portal",
-        "X-Portal-Event": event,
-        "X-Portal-Delivery": str(payload.get("delivery", "")),
-        "X-Portal-Timestamp": str(int(time.time())),
+        "X-Portal-Event": event,  # for routing only: the signed copy is the body's "event"
+        **webhook_headers(settings.webhook_secret, str(payload.get("delivery", "")), body),
     }
-    if settings.webhook_secret:
-        headers["X-Portal-Signature"] = signature(settings.webhook_secret, body)
     response = requests.post(url, data=body, headers=headers, timeout=settings.timeout)
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"HTTP {response.status_code}")

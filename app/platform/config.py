@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from app.errors import ConfigError
+from app.notify import senders
 from app.platform import database
 from app.platform import instance
 from app.platform import ratelimits
@@ -98,6 +99,10 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.update(overrides or {})
     coerce(app.config)
     staff.check(app.config)  # staff by tenant-id/object-id only: a username stops start-up
+    try:
+        senders.check_secret(str(app.config["WEBHOOK_SECRET"] or ""))
+    except ValueError as refused:
+        raise ConfigError(str(refused)) from None
     if app.config["PRODUCTION"]:
         refuse_incomplete(app.config)
     else:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import csv as csv_module
 import dataclasses
-import hashlib
-import hmac
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from email import message_from_bytes
 from email import policy
@@ -24,6 +25,7 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
+import standardwebhooks
 from aiosmtpd.controller import Controller
 from flask import Flask
 from werkzeug.test import TestResponse
@@ -31,11 +33,13 @@ from werkzeug.test import TestResponse
 from app import create_app
 from app.consent import records
 from app.consent.jobs import expire_requests
+from app.errors import ConfigError
 from app.models import AuditEvent
 from app.models import ConsentRequest
 from app.models import Delivery
 from app.models import TenantConsent
 from app.models import utcnow
+from app.notify import senders
 from app.platform.extensions import db
 from app.platform.extensions import notifier
 from entra_emulator import Emulator
@@ -48,7 +52,7 @@ CONTOSO = "3c9f6a1e-2b7d-4e58-9a0c-6d1f2e3b4a5c"
 FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
 NORTHWIND = "b5d8e1f3-6a2c-4d7e-9b0a-1c3e5f7a9d2b"
 SITES = "https://graph.microsoft.com/Sites.Read.All"
-SECRET = "webhook-test-secret"
+SECRET = "whsec_" + base64.b64encode(b"webhook test secret of 32 bytes!").decode()
 # The main paths also run on PostgreSQL and Redis sessions when those are configured.
 ALL_BACKENDS = pytest.mark.parametrize("db_url", ["sqlite", "postgresql", "redis"], indirect=True)
 
@@ -520,7 +524,7 @@ def test_readiness_on_contoso_names_the_user_consent_policy(app: Flask, person: 
 
 
 def test_webhook_is_signed_and_retried_after_a_500(app: Flask, person: People, hook: Hook) -> None:
-    """The receiver checks X-Portal-Signature and sees the same delivery again after a 500."""
+    """The receiver verifies with standardwebhooks and sees the same delivery id after a 500."""
     hook.failures = 1
     user = person("user@contoso.test")
     authenticate_blocked(user)
@@ -530,18 +534,51 @@ def test_webhook_is_signed_and_retried_after_a_500(app: Flask, person: People, h
     assert deliver(app) == 0  # not yet due: backoff
     assert deliver(app, time.time() + 60) == 1
     assert [status for *_, status in hook.calls] == [500, 200]
-    first, second = hook.calls
-    assert (
-        first[1] == second[1]
-        or json.loads(first[1])["delivery"] == json.loads(second[1])["delivery"]
-    )
+    receiver = standardwebhooks.Webhook(SECRET)
     for headers, body, _ in hook.calls:
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert headers["X-Portal-Signature"] == expected
+        assert receiver.verify(body, dict(headers))["event"] == "consent_request.created"
         assert headers["X-Portal-Event"] == "consent_request.created"
-        assert abs(int(headers["X-Portal-Timestamp"]) - time.time()) < 120
+        assert "X-Portal-Signature" not in headers and "X-Portal-Timestamp" not in headers
+    first, second = (headers for headers, *_ in hook.calls)
+    delivery = json.loads(hook.calls[0][1])["delivery"]
+    assert first["webhook-id"] == second["webhook-id"] == str(delivery)
     [webhook] = [d for d in rows(app, Delivery) if d.channel == "webhook"]
     assert (webhook.status, webhook.attempts) == ("sent", 2)
+
+
+def test_a_replayed_webhook_is_refused_by_the_receiver(
+    app: Flask, person: People, hook: Hook
+) -> None:
+    """A delivery sent again later, or with its timestamp moved, fails standardwebhooks' check."""
+    user = person("user@contoso.test")
+    authenticate_blocked(user)
+    send_request(user)
+    assert deliver(app) == 1
+    [(headers, body, _)] = hook.calls
+    receiver = standardwebhooks.Webhook(SECRET)
+    moved = dict(headers) | {"webhook-timestamp": str(int(time.time()) + 1)}
+    with pytest.raises(standardwebhooks.WebhookVerificationError, match="signature"):
+        receiver.verify(body, moved)  # the timestamp is inside the signature
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # the same delivery, captured earlier
+    replay = senders.webhook_headers(SECRET, headers["webhook-id"], body, now=an_hour_ago)
+    with pytest.raises(standardwebhooks.WebhookVerificationError, match="too old"):
+        receiver.verify(body, replay)
+    forged = dict(headers) | {"webhook-signature": senders.webhook_headers(
+        "whsec_" + base64.b64encode(b"another receiver's key!!").decode(), "x", body
+    )["webhook-signature"]}  # fmt: skip
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        receiver.verify(body, forged)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["hmac-secret-of-old", "whsec_not base64!", "whsec_" + base64.b64encode(b"short").decode()],
+)
+def test_a_webhook_secret_that_is_not_a_standard_one_stops_start_up(
+    make_portal: Callable[..., Flask], secret: str
+) -> None:
+    with pytest.raises(ConfigError, match="whsec_ followed by the base64 of 24 to 64"):
+        make_portal(WEBHOOK_SECRET=secret)
 
 
 def test_a_dead_mail_server_and_webhook_never_fail_the_request(
