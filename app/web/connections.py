@@ -17,12 +17,15 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.data import snippets
+from app.diagnosis import explain
+from app.diagnosis.catalogue import Actor
 from app.errors import AccountTypeNotSupported
 from app.errors import ConnectionNotActive
 from app.errors import NotFound
 from app.helpdesk import link_events
 from app.identity import flows
 from app.identity.signins import SignIn
+from app.models import REAUTHENTICATION_REQUIRED
 from app.models import REVOKED
 from app.models import Connection
 from app.platform import extensions
@@ -52,10 +55,24 @@ def index() -> ResponseReturnValue:
         "connections/index.html",
         connections=live,
         last_reads=trail.latest(db.session, [connection.id for connection in live]),
+        reasons={c.id: _why_sign_in(c) for c in live if c.status == REAUTHENTICATION_REQUIRED},
         revoked=revoked,
         show_revoked=request.args.get("show") == "revoked",
         connectors=_names(),
     )
+
+
+def _why_sign_in(connection: Connection) -> tuple[str, str] | None:
+    """Return why this connection needs a sign-in and the owner's first step, if Entra said."""
+    stored = connection.last_error_code or ""
+    if not stored:
+        return None
+    error = None if stored.upper().startswith("AADSTS") else stored  # or an OAuth error word
+    found = explain.diagnose(error, stored, connector=_names().get(connection.connector))
+    if not found.known:
+        return None
+    steps = found.steps_for(Actor.USER)
+    return found.title, steps[0] if steps else found.summary
 
 
 @bp.get("/<connection_id>/code")

@@ -1,0 +1,89 @@
+"""Conditional Access at refresh, end to end (issue 13, item 1): what each reader is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from app.models import REAUTHENTICATION_REQUIRED
+from app.models import Delivery
+from app.platform.extensions import db
+from entra_emulator import Emulator
+from tests.signins import Web
+from tests.signins import staff_id
+
+USER = "user@fabrikam.test"
+ACCESS = f"/_emulator/users/{USER}/conditional-access"
+POLICIES = [  # (the user's policy, the code Entra answers, the owner's words: title and step)
+    ({"mfa": "required"}, 50076, ("Multi-factor sign-in required", "Reconnect OneDrive and")),
+    ({"mfa": "registration"}, 50079, ("Set up multi-factor authentication", "Reconnect OneDrive;")),
+    ({"blocked": True}, 53003, ("Blocked by your organization&#39;s access policy", "")),
+]
+
+
+def expired(entra: Emulator, connect: Any) -> tuple[str, str]:
+    """Connect with a 1-second access token, then restore normal lifetimes."""
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
+    connection_id, code = connect("onedrive", USER)
+    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599})
+    return connection_id, code
+
+
+@pytest.mark.parametrize(("policy", "code", "words"), POLICIES)
+def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
+    app: Flask,
+    entra: Emulator,
+    connect: Any,
+    read_row: Any,
+    policy: dict[str, object],
+    code: int,
+    words: tuple[str, str],
+) -> None:
+    connection_id, connection_code = expired(entra, connect)
+    assert entra.control("POST", ACCESS, json=policy).ok
+    tool = app.test_client()
+    headers = {"Authorization": f"Bearer {connection_code}"}
+    answers = [tool.post("/api/v1/token", headers=headers) for _ in range(3)]
+    assert {a.status_code for a in answers} == {409}
+    body = answers[0].get_json()
+    assert body["error"] == "reauthentication_required"
+    assert body["reauthenticate_url"].endswith(f"/connections/{connection_id}/reconnect")
+    assert "access_token" not in body
+    row = read_row(connection_id)
+    assert row.status == REAUTHENTICATION_REQUIRED and row.last_error_code == f"AADSTS{code}"
+    with app.app_context():  # the owner's notice: once per episode, not once per call
+        events = db.session.scalars(
+            select(Delivery.event).where(Delivery.event == "connection.reauthentication_required")
+        ).all()
+    assert len(events) <= 1
+
+    owner = Web(app.test_client(), entra)
+    owner.sign_in(USER)
+    page = owner.page("/connections")
+    assert (
+        "Reauthentication required" in page and f"<strong>{words[0]}.</strong> {words[1]}" in page
+    )
+
+    app.config["HELPDESK_USERS"] = [staff_id(entra, "helpdesk@contoso.test")]  # every tenant
+    helpdesk = Web(app.test_client(), entra)
+    helpdesk.sign_in("helpdesk@contoso.test")
+    lookup = helpdesk.page(f"/helpdesk/users?q={USER}")
+    assert f"AADSTS{code}: {words[0]}" in lookup
+
+
+def test_after_the_policy_is_met_a_reconnect_restores_the_same_code(
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
+) -> None:
+    connection_id, connection_code = expired(entra, connect)
+    entra.control("POST", ACCESS, json={"mfa": "required"})
+    headers = {"Authorization": f"Bearer {connection_code}"}
+    assert app.test_client().post("/api/v1/token", headers=headers).status_code == 409
+    entra.control("POST", ACCESS, json={"mfa": "off"})  # the person completed MFA at Microsoft
+    again, code = connect("onedrive", USER)
+    assert again == connection_id and code is None  # the same row, the code unchanged
+    answer = app.test_client().post("/api/v1/token", headers=headers)
+    assert answer.status_code == 200 and answer.get_json()["access_token"]
+    assert read_row(connection_id).status == "active"
