@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -143,7 +144,8 @@ def test_cli_status_and_rotate(old_and_new: Any) -> None:
     runner = new.test_cli_runner()
     status = runner.invoke(keys_group, ["status"])
     assert status.exit_code == 0, status.output
-    assert "k1" in status.output and "(newest)" in status.output
+    assert re.search(r"^k2 +0 +newest$", status.output, re.MULTILINE), status.output
+    assert re.search(r"^k1 +2 +older: run keys rotate$", status.output, re.MULTILINE)
     rotated = runner.invoke(keys_group, ["rotate", "--batch-size", "1"])
     assert rotated.exit_code == 0, rotated.output
     assert "rotated 2" in rotated.output

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from app.cli import portal
+from app.cli import verbosity
 from app.cli.db import db_group
 from app.cli.demo import demo
 from app.cli.emulator import emulator
@@ -24,10 +25,28 @@ def register(app: Flask) -> None:
 
 
 @click.group()
-def main() -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Also show the libraries' log lines (Alembic's migration checks, SQLAlchemy's).",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Run and operate the Connector Consent Portal."""
+    if not verbose:
+        ctx.call_on_close(verbosity.quiet_libraries())  # undone when the command ends
+
+
+def full_summaries(command: click.Command) -> click.Command:
+    """Give every command its docstring's whole first line as summary, which click never cuts."""
+    for subcommand in getattr(command, "commands", {}).values():
+        if subcommand.help and not subcommand.short_help:
+            subcommand.short_help = subcommand.help.strip().splitlines()[0]
+        full_summaries(subcommand)
+    return command
 
 
 for _command in (demo, serve, emulator, *OPERATOR_COMMANDS):
     main.add_command(_command)
 portal.instance_option(main)  # last: it reaches every command added above
+full_summaries(main)

@@ -26,9 +26,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @click.command()
-@click.option("--port", default=5000, show_default=True, help="Portal port.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="Portal port."
+)
 @click.option(
     "--emulator-port",
+    type=click.IntRange(1, 65534),  # its sign-in pages take the next port
     default=5443,
     show_default=True,
     help="Emulator HTTPS port; its sign-in pages use the next port.",

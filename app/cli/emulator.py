@@ -16,7 +16,7 @@ from app.platform import instance
 )
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
-    """Run the Entra emulator alone (--port Q --state-dir D; see emulator --help)."""
+    """Run the Entra emulator alone (`emulator --help` lists its options)."""
     from entra_emulator.cli import main as emulator_main
 
     args = list(ctx.args)

@@ -18,7 +18,9 @@ def jobs_group() -> None:
 
 @jobs_group.command("keep-alive")
 @click.option(
-    "--days", type=int, help="Refresh connections idle this long (PORTAL_KEEPALIVE_DAYS)."
+    "--days",
+    type=click.IntRange(min=0),
+    help="Refresh connections idle this many days (PORTAL_KEEPALIVE_DAYS).",
 )
 def keep_alive(days: int | None) -> None:
     """Refresh idle connections; flag those that fail and e-mail their owners a reconnect link."""
@@ -34,14 +36,16 @@ def keep_alive(days: int | None) -> None:
 
 @jobs_group.command("prune-trail")
 @click.option(
-    "--days", type=int, help="Keep this many days of the trail (PORTAL_ACCESS_TRAIL_DAYS)."
+    "--days",
+    type=click.IntRange(min=1),
+    help="Keep this many days of the trail (PORTAL_ACCESS_TRAIL_DAYS).",
 )
 def prune_trail(days: int | None) -> None:
     """Delete access-trail rows older than PORTAL_ACCESS_TRAIL_DAYS."""
     with portal.app_context(IDENTITY_CHECK=False) as app:
         keep = days if days is not None else app.config["ACCESS_TRAIL_DAYS"]
-        if keep < 1:
-            raise click.BadParameter("must be at least 1", param_hint="--days")
+        if keep < 1:  # --days is checked by its type; this is the configured value
+            raise click.ClickException(f"PORTAL_ACCESS_TRAIL_DAYS is {keep}; it must be at least 1")
         count = trail.prune(db.session, keep)
     click.echo(f"pruned {count} access-trail row(s) older than {keep} day(s)")
 

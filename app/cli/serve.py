@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @click.command()
-@click.option("--port", default=None, type=int, help="Bind port (default from gunicorn.conf.py).")
-@click.option("--workers", default=None, type=int, help="Worker processes.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Bind port (default from gunicorn.conf.py).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes.")
 def serve(port: int | None, workers: int | None) -> None:
     """Run the portal under gunicorn with the committed gunicorn.conf.py."""
     if port is not None:

@@ -17,6 +17,8 @@ from app.models import Connection
 from app.tokens.vault import Vault
 
 BATCH = 500
+# Revoking erases a row's cache and its key id: such a row is sealed under no key at all.
+SEALED = Connection.key_id != ""
 
 
 @dataclass
@@ -29,10 +31,10 @@ class Rotation:
 
 
 def status(engine: Engine) -> dict[str, int]:
-    """Return how many connections are sealed under each key id."""
+    """Return how many connections are sealed under each key id (revoked rows hold none)."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Connection.key_id, func.count()).group_by(Connection.key_id)
+            select(Connection.key_id, func.count()).where(SEALED).group_by(Connection.key_id)
         )
         return {str(key_id): int(count) for key_id, count in rows}
 
@@ -40,8 +42,14 @@ def status(engine: Engine) -> dict[str, int]:
 def unknown(engine: Engine, vault: Vault) -> list[str]:
     """Return the key ids used by some row that this vault cannot open."""
     with engine.connect() as connection:
-        used = connection.execute(select(Connection.key_id).distinct()).scalars()
+        used = connection.execute(select(Connection.key_id).where(SEALED).distinct()).scalars()
         return sorted(str(k) for k in used if k not in vault.key_ids)
+
+
+def erased(engine: Engine) -> int:
+    """Return how many connections hold no sealed cache (revoked: their tokens were erased)."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).where(~SEALED)).scalar_one())
 
 
 def check(engine: Engine, vault: Vault) -> None:
@@ -57,7 +65,7 @@ def check(engine: Engine, vault: Vault) -> None:
 def pending(engine: Engine, vault: Vault) -> int:
     """Return how many rows are not yet under the newest key."""
     with engine.connect() as connection:
-        query = select(func.count()).where(Connection.key_id != vault.current_kid)
+        query = select(func.count()).where(SEALED, Connection.key_id != vault.current_kid)
         return int(connection.execute(query).scalar_one())
 
 
@@ -83,7 +91,7 @@ def rotate(
                     Connection.id, Connection.key_id, Connection.sealed_cache,
                     Connection.cache_version,
                 )
-                .where(Connection.key_id != vault.current_kid, Connection.id > after)
+                .where(SEALED, Connection.key_id != vault.current_kid, Connection.id > after)
                 .order_by(Connection.id)
                 .limit(batch)
             ).all()  # fmt: skip
