@@ -138,10 +138,12 @@ def app(tmp_path: Path, db_url: dict[str, str], entra: Emulator) -> Iterator[Fla
 
 
 def dispose(portal: Flask) -> None:
-    """Close the app's database connections (PostgreSQL schemas are dropped afterwards)."""
+    """Stop the app's sender thread, then close its database connections (schemas go next)."""
     from app.platform.extensions import db
+    from app.platform.extensions import notifier
 
     with portal.app_context():
+        notifier().stop()
         db.engine.dispose()
 
 

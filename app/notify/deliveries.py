@@ -60,6 +60,7 @@ class Notifier:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._kicked = False
+        self._stopped = False
 
     # -- queueing ------------------------------------------------------------------------------
 
@@ -125,6 +126,8 @@ class Notifier:
         if not self.settings.background:
             return
         with self._lock:
+            if self._stopped:
+                return  # the app is shutting down: what is queued waits for the next start
             self._kicked = True
             self._wake.set()
             if self._thread is None:
@@ -142,11 +145,24 @@ class Notifier:
                 log.exception("notification sender failed")
                 wait = None
             with self._lock:
-                if wait is None and not self._kicked:
+                if self._stopped or (wait is None and not self._kicked):
                     self._thread = None
                     return
                 self._kicked = False
             self._wake.wait(timeout=max(0.05, wait or 0.05))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the background sender after its current attempt (before the engine is disposed).
+
+        A thread still holding a connection when the pool is disposed would leave that
+        connection open until garbage collection; pending deliveries stay queued in the table.
+        """
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
 
     def _next_due(self) -> float | None:
         """Return seconds until the next pending delivery is due, or None."""

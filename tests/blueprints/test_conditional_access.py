@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 
 from app.models import REAUTHENTICATION_REQUIRED
-from app.models import Delivery
-from app.platform.extensions import db
+from app.platform.extensions import notifier
 from entra_emulator import Emulator
+from tests.blueprints.test_consent import Hook
+from tests.conftest import row as row_of
 from tests.signins import Web
+from tests.signins import connect_account
 from tests.signins import staff_id
 
 USER = "user@fabrikam.test"
@@ -34,15 +36,15 @@ def expired(entra: Emulator, connect: Any) -> tuple[str, str]:
 
 @pytest.mark.parametrize(("policy", "code", "words"), POLICIES)
 def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
-    app: Flask,
+    make_portal: Callable[..., Flask],
     entra: Emulator,
-    connect: Any,
-    read_row: Any,
     policy: dict[str, object],
     code: int,
     words: tuple[str, str],
 ) -> None:
-    connection_id, connection_code = expired(entra, connect)
+    receiver = Hook()
+    app = make_portal(WEBHOOK_URLS=[receiver.url], NOTIFY_MODE="manual")
+    connection_id, connection_code = expired(entra, lambda *a: connect_account(app, entra, *a))
     assert entra.control("POST", ACCESS, json=policy).ok
     tool = app.test_client()
     headers = {"Authorization": f"Bearer {connection_code}"}
@@ -52,13 +54,15 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
     assert body["error"] == "reauthentication_required"
     assert body["reauthenticate_url"].endswith(f"/connections/{connection_id}/reconnect")
     assert "access_token" not in body
-    row = read_row(connection_id)
-    assert row.status == REAUTHENTICATION_REQUIRED and row.last_error_code == f"AADSTS{code}"
-    with app.app_context():  # the owner's notice: once per episode, not once per call
-        events = db.session.scalars(
-            select(Delivery.event).where(Delivery.event == "connection.reauthentication_required")
-        ).all()
-    assert len(events) <= 1
+    row = row_of(app, connection_id)
+    assert row is not None and row.status == REAUTHENTICATION_REQUIRED
+    assert row.last_error_code == f"AADSTS{code}"
+    with app.app_context():  # the owner's systems are told once per episode, not once per call
+        notifier().run_due()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    told = [e for e in receiver.events() if e == "connection.reauthentication_required"]
+    assert len(told) == 1, receiver.events()
 
     owner = Web(app.test_client(), entra)
     owner.sign_in(USER)
