@@ -176,6 +176,13 @@ def web(client: FlaskClient, entra: Emulator) -> Web:
 
 
 @pytest.fixture
+def helpdesk(web: Web) -> Web:
+    """Return a browser signed in as helpdesk@contoso.test (app role Helpdesk: contoso only)."""
+    web.sign_in("helpdesk@contoso.test")
+    return web
+
+
+@pytest.fixture
 def person(app: Flask, entra: Emulator) -> People:
     """Return a factory of people at this portal, each with their own cookies at Entra."""
     return lambda username: Web.person(app, entra, username)

@@ -16,6 +16,7 @@ from tests.conftest import row as row_of
 from tests.signins import Web
 from tests.signins import connect_account
 from tests.signins import staff_id
+from tests.test_tokens import expired_connection
 
 USER = "user@fabrikam.test"
 ACCESS = f"/_emulator/users/{USER}/conditional-access"
@@ -24,14 +25,6 @@ POLICIES = [  # (the user's policy, the code Entra answers, the owner's words: t
     ({"mfa": "registration"}, 50079, ("Set up multi-factor authentication", "Reconnect OneDrive;")),
     ({"blocked": True}, 53003, ("Blocked by your organization&#39;s access policy", "")),
 ]
-
-
-def expired(entra: Emulator, connect: Any) -> tuple[str, str]:
-    """Connect with a 1-second access token, then restore normal lifetimes."""
-    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 1})
-    connection_id, code = connect("onedrive", USER)
-    entra.control("POST", "/_emulator/settings", json={"access_token_lifetime_seconds": 3599})
-    return connection_id, code
 
 
 @pytest.mark.parametrize(("policy", "code", "words"), POLICIES)
@@ -44,7 +37,9 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
 ) -> None:
     receiver = Hook()
     app = make_portal(WEBHOOK_URLS=[receiver.url], NOTIFY_MODE="manual")
-    connection_id, connection_code = expired(entra, lambda *a: connect_account(app, entra, *a))
+    connection_id, connection_code = expired_connection(
+        entra, lambda: connect_account(app, entra, "onedrive", USER)
+    )
     assert entra.control("POST", ACCESS, json=policy).ok
     tool = app.test_client()
     headers = {"Authorization": f"Bearer {connection_code}"}
@@ -81,7 +76,7 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
 def test_after_the_policy_is_met_a_reconnect_restores_the_same_code(
     app: Flask, entra: Emulator, connect: Any, read_row: Any
 ) -> None:
-    connection_id, connection_code = expired(entra, connect)
+    connection_id, connection_code = expired_connection(entra, connect, username=USER)
     entra.control("POST", ACCESS, json={"mfa": "required"})
     headers = {"Authorization": f"Bearer {connection_code}"}
     assert app.test_client().post("/api/v1/token", headers=headers).status_code == 409

@@ -22,13 +22,6 @@ FABRIKAM = "7a2e4c6b-9d1f-4b3a-8e5c-0f2d4b6a8c1e"
 LINK_URL = re.compile(r'id="link-url"[^>]*value="([^"]+)"')
 
 
-@pytest.fixture
-def helpdesk(web: Web) -> Web:
-    """Return a browser signed in as helpdesk@contoso.test (app role Helpdesk: contoso only)."""
-    web.sign_in("helpdesk@contoso.test")
-    return web
-
-
 def audit_rows(app: Flask) -> int:
     """Return how many audit rows exist."""
     with app.app_context():

@@ -70,13 +70,6 @@ def audit_actions(app: Flask) -> list[str]:
         return [e.action for e in db.session.scalars(select(AuditEvent))]
 
 
-@pytest.fixture
-def helpdesk(web: Web) -> Web:
-    """Return a browser signed in as helpdesk@contoso.test (app role Helpdesk)."""
-    web.sign_in("helpdesk@contoso.test")
-    return web
-
-
 def test_someone_without_the_role_gets_403_everywhere(
     web: Web, app: Flask, entra: Emulator
 ) -> None:

@@ -33,13 +33,6 @@ from tests.signins import staff_id
 MSA_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 
-@pytest.fixture
-def helpdesk(web: Web) -> Web:
-    """Return a browser signed in as helpdesk@contoso.test (app role Helpdesk)."""
-    web.sign_in("helpdesk@contoso.test")
-    return web
-
-
 @pytest.mark.parametrize("key", ["ADMIN_USERS", "HELPDESK_USERS"])
 def test_a_username_in_a_staff_setting_stops_start_up_and_says_how_to_find_ids(
     make_portal: Callable[..., Flask], key: str
