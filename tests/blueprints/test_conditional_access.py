@@ -65,6 +65,7 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
     assert (
         "Reauthentication required" in page and f"<strong>{words[0]}.</strong> {words[1]}" in page
     )
+    assert 'Never<br><span class="trail-by">tried by ' in page  # the refused reads were no use
 
     app.config["HELPDESK_USERS"] = [staff_id(entra, "helpdesk@contoso.test")]  # every tenant
     helpdesk = Web(app.test_client(), entra)
