@@ -1,4 +1,4 @@
-"""Conditional Access at refresh: MFA required, MFA registration required, a blocking policy."""
+"""Conditional Access at refresh (MFA required, MFA registration, a block) and disabled accounts."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def post_access(username: str) -> ResponseReturnValue:
     return {"username": user.username, "mfa": mfa, "blocked": blocked}
 
 
+def post_account(username: str) -> ResponseReturnValue:
+    """Enable or disable a user's account ({"disabled": true}), as an admin does in Entra."""
+    user = current().state.world.users.get(username.lower())
+    if user is None:
+        raise ControlError(f"username: unknown user {username!r}")
+    body = json_body()
+    if set(body) != {"disabled"} or not isinstance(body["disabled"], bool):
+        raise ControlError('expected {"disabled": true} or {"disabled": false}')
+    user.disabled = body["disabled"]
+    return {"username": user.username, "disabled": user.disabled}
+
+
 ROUTES: list[tuple[str, tuple[str, ...], Callable[..., ResponseReturnValue]]] = [
     ("/users/<username>/conditional-access", ("POST",), post_access),
+    ("/users/<username>/account", ("POST",), post_account),
 ]

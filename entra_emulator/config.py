@@ -136,6 +136,7 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
         dynamics_orgs=[o.lower() for o in strings(item, "dynamics_orgs", where)],
         app_roles={k: list(v) for k, v in app_roles.items()},
         access=_access(get(item, "conditional_access", dict, where, {}), where),
+        disabled=get(item, "disabled", bool, where, False),
     )
 
 

@@ -174,6 +174,15 @@ def _check_password(flow: Flow, user: User, password: str) -> Response:
             username=user.username,
             error=f"AADSTS50126: {message}",
         )
+    if user.disabled:  # the password was right; Entra then refuses the account itself
+        log.info("sign-in refused for %s (AADSTS50057)", user.username)
+        message = EntraError(50057).message
+        return render(
+            "signin_password.html",
+            flow=flow,
+            username=user.username,
+            error=f"AADSTS50057: {message}",
+        )
     session = browser_session()
     if user.username in session.accounts:
         session.accounts.remove(user.username)

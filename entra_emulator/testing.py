@@ -147,8 +147,8 @@ class Person:
         if kind == "signin-email":
             return self._submit(url, page, username=self.username)
         if kind == "signin-password":
-            if any(t.startswith("AADSTS50126") for t in page.text):
-                raise SignInStopped(50126, kind, " ".join(page.text))
+            if any(t.startswith("AADSTS") for t in page.text):  # 50126, 50057: stop, not retry
+                raise SignInStopped(_code(page), kind, " ".join(page.text))
             return self._submit(url, page, password=self.password)
         if kind == "picker":
             return self._pick(url, page)

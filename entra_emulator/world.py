@@ -85,6 +85,7 @@ class User:
     dynamics_orgs: list[str]
     app_roles: dict[str, list[str]]
     access: Access = field(default_factory=Access)
+    disabled: bool = False  # accountEnabled false: no sign-in, no refresh (AADSTS50057)
 
     @property
     def personal(self) -> bool:

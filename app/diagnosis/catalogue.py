@@ -591,6 +591,26 @@ _BY_CODE_ENTRIES = (
         "reconnect",
     ),
     _entry(
+        50057,
+        "user_disabled",
+        "The account is disabled",
+        "Your organization disabled the Microsoft account behind the {connector} connection, "
+        "so Microsoft no longer signs it in or issues tokens for it. Nothing was deleted here.",
+        (
+            Step(
+                _ADMIN,
+                "If the account should work again, enable it: Microsoft Entra admin center > "
+                "Users > the user > Edit properties > Settings > Account enabled.",
+            ),
+            Step(
+                _USER,
+                "Once your IT administrator has enabled the account, Reconnect {connector}; your "
+                "connection code keeps working afterwards.",
+            ),
+        ),
+        "reconnect",
+    ),
+    _entry(
         53003,
         "conditional_access_blocked",
         "Blocked by your organization's access policy",

@@ -87,3 +87,27 @@ def test_after_the_policy_is_met_a_reconnect_restores_the_same_code(
     answer = app.test_client().post("/api/v1/token", headers=headers)
     assert answer.status_code == 200 and answer.get_json()["access_token"]
     assert read_row(connection_id).status == "active"
+
+
+def test_a_disabled_account_is_named_and_a_reconnect_after_enabling_restores_it(
+    app: Flask, entra: Emulator, connect: Any, read_row: Any
+) -> None:
+    connection_id, connection_code = expired_connection(entra, connect, username=USER)
+    account = f"/_emulator/users/{USER}/account"
+    assert entra.control("POST", account, json={"disabled": True}).ok  # an admin disabled it
+    headers = {"Authorization": f"Bearer {connection_code}"}
+    answer = app.test_client().post("/api/v1/token", headers=headers)
+    assert answer.status_code == 409 and answer.get_json()["error"] == "reauthentication_required"
+    row = read_row(connection_id)
+    assert row.status == REAUTHENTICATION_REQUIRED and row.last_error_code == "AADSTS50057"
+    app.config["HELPDESK_USERS"] = [staff_id(entra, "helpdesk@contoso.test")]
+    helpdesk = Web(app.test_client(), entra)
+    helpdesk.sign_in("helpdesk@contoso.test")
+    lookup = helpdesk.page(f"/helpdesk/users?q={USER}")
+    assert "AADSTS50057: The account is disabled" in lookup
+
+    assert entra.control("POST", account, json={"disabled": False}).ok
+    again, code = connect("onedrive", USER)
+    assert again == connection_id and code is None  # the same row, the code unchanged
+    answer = app.test_client().post("/api/v1/token", headers=headers)
+    assert answer.status_code == 200 and read_row(connection_id).status == "active"

@@ -12,6 +12,7 @@ import pytest
 from entra_emulator import Emulator
 from entra_emulator.config import build
 from entra_emulator.config import load
+from entra_emulator.testing import SignInStopped
 from entra_emulator.world import ConfigError
 
 CcaFactory = Callable[..., msal.ConfidentialClientApplication]
@@ -131,4 +132,40 @@ def test_world_file_sets_a_users_policy_and_names_bad_keys() -> None:
         build(data)
     data["users"][0]["conditional_access"] = {"blocked": 1}
     with pytest.raises(ConfigError, match=r"conditional_access\.blocked: expected bool"):
+        build(data)
+
+
+def test_a_disabled_account_refreshes_and_signs_in_no_more(
+    emu: Emulator, make_cca: CcaFactory, connect: Connect
+) -> None:
+    result = connect(make_cca(), USER, [GRAPH_USER_READ])
+    account = f"/_emulator/users/{USER}/account"
+    assert emu.control("POST", account, json={"disabled": True}).json() == {
+        "username": USER,
+        "disabled": True,
+    }
+    refused: dict[str, Any] = make_cca().acquire_token_by_refresh_token(
+        result["refresh_token"], [GRAPH_USER_READ]
+    )
+    assert refused["error"] == "invalid_grant" and refused["error_codes"] == [50057]
+    assert refused["error_description"].startswith("AADSTS50057: The user account is disabled.")
+    with pytest.raises(SignInStopped) as stopped:  # the password page says so, no redirect
+        connect(make_cca(), USER, [GRAPH_USER_READ])
+    assert (stopped.value.code, stopped.value.page) == (50057, "signin-password")
+    assert emu.control("POST", account, json={"disabled": False}).ok
+    assert "access_token" in make_cca().acquire_token_by_refresh_token(
+        result["refresh_token"], [GRAPH_USER_READ]
+    )
+    bad = emu.control("POST", account, json={"disabled": "yes"})
+    assert bad.status_code == 400 and '{"disabled": true}' in bad.json()["message"]
+
+
+def test_world_file_can_start_an_account_disabled() -> None:
+    data: dict[str, Any] = {
+        "tenants": [{"name": "Fabrikam", "domains": ["fabrikam.test"]}],
+        "users": [{"username": USER, "password": "x", "disabled": True}],
+    }
+    assert build(data).users[USER].disabled
+    data["users"][0]["disabled"] = "no"
+    with pytest.raises(ConfigError, match=r"users\[0\]\.disabled: expected bool"):
         build(data)
