@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_TIMEOUT": 10.0,
     "REDIS_TIMEOUT": 0.5,
     "DATABASE_CONNECT_TIMEOUT": 2.0,
+    # gunicorn's threads per worker (gunicorn.conf.py reads the same PORTAL_THREADS): the
+    # PostgreSQL pool keeps as many connections, so a busy worker does not open one per request.
+    "THREADS": 16,
     "FLOW_TTL": 600,
     "REFRESH_LOCK_TTL": 60,
     # Upstream refreshes at once per worker process; a caller waits this long for a slot, then
@@ -193,7 +196,10 @@ def derive(config: dict[str, Any]) -> None:
     config.update(
         SQLALCHEMY_DATABASE_URI=config["DATABASE_URL"],
         SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(
-            config["DATABASE_URL"], config["HTTP_TIMEOUT"], config["DATABASE_CONNECT_TIMEOUT"]
+            config["DATABASE_URL"],
+            config["HTTP_TIMEOUT"],
+            config["DATABASE_CONNECT_TIMEOUT"],
+            pool_size=config["THREADS"],
         ),
         SESSION_COOKIE_NAME=f"__Host-{COOKIE_NAME}" if https else COOKIE_NAME,
         SESSION_COOKIE_SECURE=https,
