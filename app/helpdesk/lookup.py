@@ -72,10 +72,10 @@ def health(connection: Connection) -> dict[str, Any]:
     }
 
 
-def explain_code(code: str) -> Diagnosis:
+def explain_code(code: str, connector: str | None = None) -> Diagnosis:
     """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
     error = None if code.upper().startswith("AADSTS") else code
-    return explain.diagnose(error, code)
+    return explain.diagnose(error, code, connector=connector)
 
 
 def _failures(db: DB, username: str) -> list[dict[str, Any]]:

@@ -17,12 +17,12 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.data import snippets
-from app.diagnosis import explain
 from app.diagnosis.catalogue import Actor
 from app.errors import AccountTypeNotSupported
 from app.errors import ConnectionNotActive
 from app.errors import NotFound
 from app.helpdesk import link_events
+from app.helpdesk import lookup
 from app.identity import flows
 from app.identity.signins import SignIn
 from app.models import REAUTHENTICATION_REQUIRED
@@ -64,11 +64,9 @@ def index() -> ResponseReturnValue:
 
 def _why_sign_in(connection: Connection) -> tuple[str, str] | None:
     """Return why this connection needs a sign-in and the owner's first step, if Entra said."""
-    stored = connection.last_error_code or ""
-    if not stored:
+    if not connection.last_error_code:
         return None
-    error = None if stored.upper().startswith("AADSTS") else stored  # or an OAuth error word
-    found = explain.diagnose(error, stored, connector=_names().get(connection.connector))
+    found = lookup.explain_code(connection.last_error_code, _names().get(connection.connector))
     if not found.known:
         return None
     steps = found.steps_for(Actor.USER)
