@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from flask.typing import ResponseReturnValue
@@ -16,11 +17,15 @@ from entra_emulator.world import User
 from entra_emulator.world import World
 
 
-def check_refresh(world: World, user: User, scope: str | None) -> None:
+def check_refresh(world: World, user: User, scope: str | None, signed_in: float) -> None:
     """Raise the AADSTS error Entra answers a refresh with when a policy now applies to user."""
     access = user.access
     if access.blocked:
         raise EntraError(53003, suberror="message_only")
+    frequency = access.sign_in_frequency
+    if frequency and time.time() - signed_in > frequency:
+        issued = time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime(signed_in))
+        raise EntraError(70043, issued=issued, lifetime=f"{frequency} seconds")
     if access.mfa == "off":
         return
     # Entra names the resource's app id in the message ('00000003-...' for Graph).
@@ -36,17 +41,28 @@ def post_access(username: str) -> ResponseReturnValue:
     if user is None:
         raise ControlError(f"username: unknown user {username!r}")
     body = json_body()
-    unknown = set(body) - {"mfa", "blocked"}
+    unknown = set(body) - {"mfa", "blocked", "sign_in_frequency"}
     if unknown:
-        raise ControlError(f"{sorted(unknown)[0]}: unknown key (expected mfa, blocked)")
+        raise ControlError(
+            f"{sorted(unknown)[0]}: unknown key (expected mfa, blocked, sign_in_frequency)"
+        )
     mfa = body.get("mfa", user.access.mfa)
     if mfa not in MFA_STATES:
         raise ControlError(f"mfa: expected one of {', '.join(MFA_STATES)}")
     blocked = body.get("blocked", user.access.blocked)
     if not isinstance(blocked, bool):
         raise ControlError("blocked: expected a boolean")
+    frequency = body.get("sign_in_frequency", user.access.sign_in_frequency)
+    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 0:
+        raise ControlError("sign_in_frequency: expected whole seconds, 0 for none")
     user.access.mfa, user.access.blocked = mfa, blocked
-    return {"username": user.username, "mfa": mfa, "blocked": blocked}
+    user.access.sign_in_frequency = frequency
+    return {
+        "username": user.username,
+        "mfa": mfa,
+        "blocked": blocked,
+        "sign_in_frequency": frequency,
+    }
 
 
 def post_account(username: str) -> ResponseReturnValue:

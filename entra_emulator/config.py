@@ -143,13 +143,18 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
 def _access(item: dict[str, Any], where: str) -> Access:
     """Validate a user's conditional_access table (mfa, blocked); absent means no policy."""
     where += ".conditional_access"
-    unknown = set(item) - {"mfa", "blocked"}
+    unknown = set(item) - {"mfa", "blocked", "sign_in_frequency"}
     if unknown:
         raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     mfa = get(item, "mfa", str, where, "off")
     if mfa not in MFA_STATES:
         raise ConfigError(f"{where}.mfa: expected one of {', '.join(MFA_STATES)}")
-    return Access(mfa=mfa, blocked=get(item, "blocked", bool, where, False))
+    frequency = get(item, "sign_in_frequency", int, where, 0)
+    if frequency < 0:
+        raise ConfigError(f"{where}.sign_in_frequency: expected whole seconds, 0 for none")
+    return Access(
+        mfa=mfa, blocked=get(item, "blocked", bool, where, False), sign_in_frequency=frequency
+    )
 
 
 def _app(world: World, item: dict[str, Any], where: str) -> App:

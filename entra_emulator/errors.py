@@ -81,6 +81,12 @@ CATALOGUE: dict[int, tuple[str, str]] = {
     65004: ("access_denied", "User declined to consent to access the app."),
     70000: ("invalid_grant", "The provided value for the 'code' parameter is not valid."),
     70003: ("unsupported_grant_type", "The app requested an unsupported grant type '{grant}'."),
+    70043: (
+        "invalid_grant",
+        "The refresh token has expired or is invalid due to sign-in frequency checks by "
+        "conditional access. The token was issued on {issued} and the maximum allowed lifetime "
+        "for this request is {lifetime}.",
+    ),
     70008: (
         "invalid_grant",
         "The provided authorization code or refresh token has expired due to inactivity. Send "

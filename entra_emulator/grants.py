@@ -102,7 +102,7 @@ def refresh_token(
     user = state.world.users[record.username]
     if user.disabled:  # a disabled account's refresh tokens stop working at once
         raise EntraError(50057)
-    conditional_access.check_refresh(state.world, user, req.scope)
+    conditional_access.check_refresh(state.world, user, req.scope, record.signed_in)
     body = minting.issue(
         runtime,
         app,
@@ -110,6 +110,7 @@ def refresh_token(
         req.scope,
         session_id=record.session_id,
         with_client_info=req.client_info,
+        signed_in=record.signed_in,
     )
     record.used, record.last_used = True, now
     log.info("refreshed %s for %s", fingerprint(req.refresh_token), record.username)

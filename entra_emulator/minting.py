@@ -45,6 +45,7 @@ def issue(
     code: Code | None = None,
     session_id: str = "",
     with_client_info: bool = False,
+    signed_in: float | None = None,
 ) -> dict[str, Any]:
     """Mint the token response for a user: one resource, consent-checked, scope echoed."""
     state = runtime.state
@@ -73,7 +74,7 @@ def issue(
         "access_token": access_token(runtime, app, user, resource, sorted(granted), lifetime),
     }
     if "offline_access" in oidc:
-        body["refresh_token"] = _new_refresh_token(state, app, user, session_id)
+        body["refresh_token"] = _new_refresh_token(state, app, user, session_id, signed_in)
     if "openid" in oidc:
         body["id_token"] = id_token(runtime, app, user, code, session_id)
     if with_client_info:
@@ -98,11 +99,17 @@ def _check_app(state: State, app: App, user: User) -> None:
         )
 
 
-def _new_refresh_token(state: State, app: App, user: User, session_id: str) -> str:
-    """Mint and store a fresh opaque refresh token."""
+def _new_refresh_token(
+    state: State, app: App, user: User, session_id: str, signed_in: float | None
+) -> str:
+    """Mint and store a fresh opaque refresh token (a rotated one keeps its chain's sign-in)."""
     value = new_secret("1.AR")
     state.refresh_tokens[value] = RefreshToken(
-        username=user.username, client_id=app.client_id, tenant=user.tenant, session_id=session_id
+        username=user.username,
+        client_id=app.client_id,
+        tenant=user.tenant,
+        session_id=session_id,
+        signed_in=time.time() if signed_in is None else signed_in,
     )
     return value
 

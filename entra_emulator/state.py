@@ -69,6 +69,7 @@ class RefreshToken:
     session_id: str
     issued: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.time)
+    signed_in: float = field(default_factory=time.time)  # the sign-in behind the whole chain
     revoked: bool = False
     used: bool = False
 

@@ -71,6 +71,7 @@ class Access:
 
     mfa: str = "off"
     blocked: bool = False
+    sign_in_frequency: int = 0  # seconds a sign-in lasts for refreshes; 0: no such policy
 
 
 @dataclass

@@ -111,3 +111,24 @@ def test_a_disabled_account_is_named_and_a_reconnect_after_enabling_restores_it(
     assert again == connection_id and code is None  # the same row, the code unchanged
     answer = app.test_client().post("/api/v1/token", headers=headers)
     assert answer.status_code == 200 and read_row(connection_id).status == "active"
+
+
+def test_sign_in_frequency_asks_the_owner_to_sign_in_again(
+    app: Flask, entra: Emulator, connect: Any, read_row: Any, web: Web
+) -> None:
+    connection_id, connection_code = expired_connection(entra, connect, username=USER)
+    with entra.state.lock:  # the sign-in behind the connection was eight hours ago
+        for record in entra.state.refresh_tokens.values():
+            if record.username == USER:
+                record.signed_in -= 8 * 3600
+    assert entra.control("POST", ACCESS, json={"sign_in_frequency": 4 * 3600}).ok
+    headers = {"Authorization": f"Bearer {connection_code}"}
+    answer = app.test_client().post("/api/v1/token", headers=headers)
+    assert answer.status_code == 409 and answer.get_json()["error"] == "reauthentication_required"
+    assert read_row(connection_id).last_error_code == "AADSTS70043"
+    web.sign_in(USER)  # a fresh sign-in to the portal is within the policy
+    page = web.page("/connections")
+    assert (
+        "<strong>Your organization requires you to sign in again.</strong> Reconnect OneDrive"
+        in (page)
+    )

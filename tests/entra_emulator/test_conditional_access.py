@@ -81,6 +81,7 @@ def test_undoing_the_policy_lets_the_refresh_token_work_again(
         "username": USER,
         "mfa": "required",
         "blocked": False,
+        "sign_in_frequency": 0,
     }
     assert redeem()["error_codes"] == [50076]
     assert emu.control("POST", ACCESS, json={"mfa": "off"}).ok
@@ -169,3 +170,27 @@ def test_world_file_can_start_an_account_disabled() -> None:
     data["users"][0]["disabled"] = "no"
     with pytest.raises(ConfigError, match=r"users\[0\]\.disabled: expected bool"):
         build(data)
+
+
+def test_sign_in_frequency_ends_the_chain_counted_from_the_sign_in(
+    emu: Emulator, make_cca: CcaFactory, connect: Connect
+) -> None:
+    first = connect(make_cca(), USER, [GRAPH_USER_READ])["refresh_token"]
+    with emu.state.lock:  # the person signed in two hours ago
+        emu.state.refresh_tokens[first].signed_in -= 7200
+    rotated = make_cca().acquire_token_by_refresh_token(first, [GRAPH_USER_READ])
+    assert "access_token" in rotated  # no policy yet
+    assert emu.control("POST", ACCESS, json={"sign_in_frequency": 3600}).ok
+    refused: dict[str, Any] = make_cca().acquire_token_by_refresh_token(
+        rotated["refresh_token"], [GRAPH_USER_READ]
+    )  # the rotated token keeps the sign-in's time: rotation does not renew the session
+    assert refused["error"] == "invalid_grant" and refused["error_codes"] == [70043]
+    assert "sign-in frequency checks by conditional access" in refused["error_description"]
+    assert (
+        "maximum allowed lifetime for this request is 3600 seconds" in refused["error_description"]
+    )
+    fresh = connect(make_cca(), USER, [GRAPH_USER_READ])  # a new sign-in starts a new chain
+    again = make_cca().acquire_token_by_refresh_token(fresh["refresh_token"], [GRAPH_USER_READ])
+    assert "access_token" in again
+    bad = emu.control("POST", ACCESS, json={"sign_in_frequency": -1})
+    assert bad.status_code == 400 and "whole seconds" in bad.json()["message"]
