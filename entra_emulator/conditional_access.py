@@ -19,6 +19,8 @@ from entra_emulator.world import World
 
 def check_refresh(world: World, user: User, scope: str | None, signed_in: float) -> None:
     """Raise the AADSTS error Entra answers a refresh with when a policy now applies to user."""
+    if user.disabled:  # a disabled account's refresh tokens stop working at once
+        raise EntraError(50057)
     access = user.access
     if access.blocked:
         raise EntraError(53003, suberror="message_only")
@@ -37,9 +39,7 @@ def check_refresh(world: World, user: User, scope: str | None, signed_in: float)
 
 def post_access(username: str) -> ResponseReturnValue:
     """Set a user's Conditional Access outcome (mfa, blocked); keys left out keep their value."""
-    user = current().state.world.users.get(username.lower())
-    if user is None:
-        raise ControlError(f"username: unknown user {username!r}")
+    user = _user(username)
     body = json_body()
     unknown = set(body) - {"mfa", "blocked", "sign_in_frequency"}
     if unknown:
@@ -67,14 +67,20 @@ def post_access(username: str) -> ResponseReturnValue:
 
 def post_account(username: str) -> ResponseReturnValue:
     """Enable or disable a user's account ({"disabled": true}), as an admin does in Entra."""
-    user = current().state.world.users.get(username.lower())
-    if user is None:
-        raise ControlError(f"username: unknown user {username!r}")
+    user = _user(username)
     body = json_body()
     if set(body) != {"disabled"} or not isinstance(body["disabled"], bool):
         raise ControlError('expected {"disabled": true} or {"disabled": false}')
     user.disabled = body["disabled"]
     return {"username": user.username, "disabled": user.disabled}
+
+
+def _user(username: str) -> User:
+    """Return the world's user of this name, or refuse the control request."""
+    user = current().state.world.users.get(username.lower())
+    if user is None:
+        raise ControlError(f"username: unknown user {username!r}")
+    return user
 
 
 ROUTES: list[tuple[str, tuple[str, ...], Callable[..., ResponseReturnValue]]] = [

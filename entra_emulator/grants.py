@@ -100,8 +100,6 @@ def refresh_token(
     if req.tenant_id is not None and req.tenant_id != record.tenant:
         raise EntraError(700005)
     user = state.world.users[record.username]
-    if user.disabled:  # a disabled account's refresh tokens stop working at once
-        raise EntraError(50057)
     conditional_access.check_refresh(state.world, user, req.scope, record.signed_in)
     body = minting.issue(
         runtime,

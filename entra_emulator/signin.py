@@ -164,25 +164,11 @@ def _check_account_fits(flow: Flow, user: User) -> None:
 
 
 def _check_password(flow: Flow, user: User, password: str) -> Response:
-    """Sign the user in, or show the password page again (50126)."""
+    """Sign the user in, or show the password page again (50126, or 50057 when disabled)."""
     if not secrets.compare_digest(password.encode(), user.password.encode()):
-        log.info("sign-in failed for %s (AADSTS50126)", user.username)
-        message = EntraError(50126).message
-        return render(
-            "signin_password.html",
-            flow=flow,
-            username=user.username,
-            error=f"AADSTS50126: {message}",
-        )
+        return _password_refused(flow, user, 50126)
     if user.disabled:  # the password was right; Entra then refuses the account itself
-        log.info("sign-in refused for %s (AADSTS50057)", user.username)
-        message = EntraError(50057).message
-        return render(
-            "signin_password.html",
-            flow=flow,
-            username=user.username,
-            error=f"AADSTS50057: {message}",
-        )
+        return _password_refused(flow, user, 50057)
     session = browser_session()
     if user.username in session.accounts:
         session.accounts.remove(user.username)
@@ -190,6 +176,15 @@ def _check_password(flow: Flow, user: User, password: str) -> Response:
     flow.username, flow.force_login, flow.pick_account = user.username, False, False
     log.info("signed in %s", user.username)
     return proceed(flow)
+
+
+def _password_refused(flow: Flow, user: User, code: int) -> Response:
+    """Show the password page again with the AADSTS error that stopped the sign-in."""
+    log.info("sign-in refused for %s (AADSTS%s)", user.username, code)
+    message = EntraError(code).message
+    return render(
+        "signin_password.html", flow=flow, username=user.username, error=f"AADSTS{code}: {message}"
+    )
 
 
 def switch_account() -> Response:

@@ -59,6 +59,16 @@ def create_link(web: Web, **form: str) -> tuple[str, str]:
     return answer.headers["Location"].rsplit("/", 1)[1], match.group(1)
 
 
+def send_reconnect_link(web: Web, connection_id: str) -> str:
+    """Press Send reconnect link in the lookup; return where it leads (the link's page)."""
+    answer = web.client.post(
+        f"/helpdesk/connections/{connection_id}/reconnect-link",
+        data={"csrf_token": web.csrf("/helpdesk")},
+    )
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return str(answer.headers["Location"])
+
+
 def path_of(url: str) -> str:
     """Return the path of an absolute portal URL."""
     return urlsplit(url).path
@@ -233,11 +243,7 @@ def test_send_reconnect_link_without_smtp_shows_the_link(
 ) -> None:
     grant_onedrive_in_contoso(app, entra)
     connection_id, _ = connect("onedrive", "user@contoso.test")
-    answer = helpdesk.client.post(
-        f"/helpdesk/connections/{connection_id}/reconnect-link",
-        data={"csrf_token": helpdesk.csrf("/helpdesk")},
-    )
-    page = helpdesk.client.get(answer.headers["Location"]).get_data(as_text=True)
+    page = helpdesk.client.get(send_reconnect_link(helpdesk, connection_id)).get_data(as_text=True)
     assert "E-mail is not configured" in page
     match = LINK_URL.search(page)
     assert match

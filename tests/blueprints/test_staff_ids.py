@@ -27,6 +27,7 @@ from tests.blueprints.test_helpdesk import LINK_URL
 from tests.blueprints.test_helpdesk import create_link
 from tests.blueprints.test_helpdesk import grant_onedrive_in_contoso
 from tests.blueprints.test_helpdesk import path_of
+from tests.blueprints.test_helpdesk import send_reconnect_link
 from tests.signins import Web
 from tests.signins import staff_id
 
@@ -165,12 +166,9 @@ def test_a_reconnect_link_is_for_the_connections_own_account(
 ) -> None:
     grant_onedrive_in_contoso(app, entra)
     connection_id, _ = connect("onedrive", "user@contoso.test")
-    made = helpdesk.client.post(
-        f"/helpdesk/connections/{connection_id}/reconnect-link",
-        data={"csrf_token": helpdesk.csrf("/helpdesk")},
-    )
-    link_id = made.headers["Location"].rsplit("/", 1)[1]
-    url = create_url(helpdesk, made.headers["Location"])
+    location = send_reconnect_link(helpdesk, connection_id)
+    link_id = location.rsplit("/", 1)[1]
+    url = create_url(helpdesk, location)
     _, answer = follow_link(helpdesk.other(), url, "admin@contoso.test")
     assert answer.status_code == 403 and "user@contoso.test" in answer.get_data(as_text=True)
     _, events, connections = link_rows(app, link_id)
