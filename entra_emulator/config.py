@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from entra_emulator.config_data import build_data
+from entra_emulator.managed_consent import MAIL_CLIENTS
 from entra_emulator.toml_fields import get
 from entra_emulator.toml_fields import strings
 from entra_emulator.toml_fields import tables
@@ -90,6 +91,9 @@ def _tenant(item: dict[str, Any], where: str) -> Tenant:
         policy=policy,
         workflow=get(item, "admin_consent_workflow", bool, where, False),
         low_impact=strings(item, "low_impact_scopes", where) or ["User.Read"],
+        consent_apps=[a.lower() for a in strings(item, "allow_consent_apps", where)]
+        if "allow_consent_apps" in item
+        else list(MAIL_CLIENTS),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 
+from entra_emulator import managed_consent
 from entra_emulator.errors import EntraError
 from entra_emulator.scopes import ScopeRef
 from entra_emulator.scopes import by_resource
@@ -77,7 +78,7 @@ def user_may_consent(state: State, app: App, user: User, resource: str, name: st
         return True  # personal accounts consent for themselves; no tenant policy applies
     definition = state.world.resource_for(resource)
     scope = definition.scopes.get(name) if definition else None
-    if scope is None or scope.admin_only:
+    if definition is None or scope is None or scope.admin_only:
         return False
     if state.world.enterprise_app(user.tenant, app.client_id).assignment_required:
         return False  # assignment-required apps never offer user consent (4.2)
@@ -86,11 +87,14 @@ def user_may_consent(state: State, app: App, user: User, resource: str, name: st
         return True
     if tenant.policy == "low":
         return scope.low_impact or name in tenant.low_impact
-    if tenant.policy == "recommended-2025":
+    if tenant.policy in ("recommended-2025", "allow-consent-apps"):
         same_tenant = app.home_tenant == user.tenant
         if same_tenant and not state.settings["policy_applies_to_same_tenant_apps"]:
             return True
-        return name not in state.settings["recommended_2025_exclusions"]
+        if tenant.policy == "allow-consent-apps" and app.client_id in tenant.consent_apps:
+            return True  # the mail client policy gives its apps the excluded list back
+        exclusions = state.settings["recommended_2025_exclusions"]
+        return not managed_consent.excluded(definition.app_id, name, exclusions)
     return False  # disabled
 
 

@@ -201,7 +201,14 @@ def policy(tenant: str) -> ResponseReturnValue:
         record.workflow = bool(body["admin_consent_workflow"])
     if "low_impact_scopes" in body:
         record.low_impact = [str(s) for s in body["low_impact_scopes"]]
-    return {"id": record.id, "policy": record.policy, "workflow": record.workflow}
+    if "allow_consent_apps" in body:  # the mail client policy's apps (client IDs)
+        record.consent_apps = [str(a).lower() for a in body["allow_consent_apps"]]
+    return {
+        "id": record.id,
+        "policy": record.policy,
+        "workflow": record.workflow,
+        "allow_consent_apps": record.consent_apps,
+    }
 
 
 def decide_request(request_id: str, decision: str) -> ResponseReturnValue:

@@ -18,6 +18,11 @@ POLICY_IDS = {
     "legacy": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
     "low": ["ManagePermissionGrantsForSelf.microsoft-user-default-low"],
     "recommended-2025": ["ManagePermissionGrantsForSelf.microsoft-user-default-recommended"],
+    # "Let Microsoft manage your consent settings" as tenants show it: both managed policies.
+    "allow-consent-apps": [
+        "ManagePermissionGrantsForSelf.microsoft-user-default-recommended",
+        "ManagePermissionGrantsForSelf.microsoft-user-default-allow-consent-apps",
+    ],
     "disabled": [],
 }
 

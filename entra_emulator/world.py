@@ -9,10 +9,13 @@ from dataclasses import field
 from typing import Any
 
 from entra_emulator.dataset import Data
+from entra_emulator.managed_consent import ALL_EXCLUSIONS
+from entra_emulator.managed_consent import MAIL_CLIENTS
 
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 ALIASES = ("common", "organizations", "consumers")
-POLICIES = ("disabled", "low", "legacy", "recommended-2025")
+# allow-consent-apps: recommended-2025 plus the mail client policy beside it (managed_consent.py).
+POLICIES = ("disabled", "low", "legacy", "recommended-2025", "allow-consent-apps")
 # Directory role template IDs (permissions-reference); names may be used in the file instead.
 ROLE_IDS = {
     "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
@@ -32,13 +35,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "code_lifetime_seconds": 600,
     "single_use_refresh_tokens": False,
     "policy_applies_to_same_tenant_apps": True,
-    "recommended_2025_exclusions": [
-        "Files.Read.All",
-        "Files.ReadWrite.All",
-        "Sites.Read.All",
-        "Sites.ReadWrite.All",
-        "Mail.Read",
-    ],
+    # Microsoft's published list (managed_consent.py); a world file may replace it.
+    "recommended_2025_exclusions": list(ALL_EXCLUSIONS),
 }
 _NAMESPACE = uuid.UUID("0c5b4f7e-3d1a-4e9b-8c2f-5a6d7e8f9a0b")
 
@@ -60,6 +58,8 @@ class Tenant:
     policy: str
     workflow: bool
     low_impact: list[str]
+    # The apps the mail client policy (allow-consent-apps) lets users grant the excluded list.
+    consent_apps: list[str] = field(default_factory=lambda: list(MAIL_CLIENTS))
 
 
 MFA_STATES = ("off", "required", "registration")
