@@ -28,6 +28,8 @@ PAGE_SIZE = 50
 CSV_LIMIT = 10_000  # one export's rows at most; filter by date for more
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 READINESS_CHECKED = "readiness.checked"
+CONSENT_POLICIES = "consent_policies"  # a readiness check's Graph read, for Check access
+ASSIGNMENT_REQUIRED = "assignment_required"
 # Event keys in plain words: what the log, its filter and its CSV call them.
 LABELS = {
     "consent_request.created": "Request sent",
@@ -45,6 +47,8 @@ DETAIL_NAMES = {
     "problems": "Problems found",
     "result": "Result",
     "scopes": "Permissions",
+    CONSENT_POLICIES: "User consent policies",
+    ASSIGNMENT_REQUIRED: "Assignment required",
 }
 
 
@@ -133,10 +137,29 @@ def as_csv(db: DB, tenant_id: str, filters: Filters, names: Mapping[str, str]) -
     yield _drain(out)
 
 
-def readiness_checked(db: DB, admin: str, tenant_id: str, problems: int, failed: str) -> None:
+@dataclass(frozen=True)
+class ConsentSeen:
+    """What a readiness check read of user consent: Check access says it before any redirect."""
+
+    policies: list[str]  # authorizationPolicy's permissionGrantPoliciesAssigned
+    assignment_required: bool
+    at: datetime | None = None
+
+
+def readiness_checked(
+    db: DB,
+    admin: str,
+    tenant_id: str,
+    problems: int,
+    failed: str,
+    seen: ConsentSeen | None = None,
+) -> None:
     """Add the audit event of one readiness check (the caller commits)."""
     result = f"Graph could not be read: {failed}" if failed else "checked"
     detail = {"result": result[:200], "problems": str(problems)}
+    if seen is not None:
+        detail[CONSENT_POLICIES] = " ".join(seen.policies)[:1000]
+        detail[ASSIGNMENT_REQUIRED] = "yes" if seen.assignment_required else "no"
     db.add(
         AuditEvent(
             at=utcnow(),
@@ -146,6 +169,24 @@ def readiness_checked(db: DB, admin: str, tenant_id: str, problems: int, failed:
             detail=detail,
         )
     )
+
+
+def consent_seen(db: DB, tenant_id: str) -> ConsentSeen | None:
+    """Return what the tenant's latest readable readiness check saw of user consent, if any."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == READINESS_CHECKED)
+        .where(AuditEvent.target == f"{tenant_id}/readiness"[:160])
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(20)
+    )
+    for event in db.scalars(query):
+        detail = event.detail or {}
+        if CONSENT_POLICIES in detail:  # a check whose Graph read failed saw nothing
+            policies = str(detail[CONSENT_POLICIES]).split()
+            required = detail.get(ASSIGNMENT_REQUIRED) == "yes"
+            return ConsentSeen(policies, required, event.at)
+    return None
 
 
 def _query(tenant_id: str, filters: Filters) -> Select[tuple[AuditEvent]]:

@@ -13,6 +13,7 @@ import requests
 
 from app.connectors import GRAPH
 from app.connectors import Connector
+from app.consent import user_consent
 from app.errors import GraphUnavailable
 
 # The delegated Graph permissions the readiness check reads with (admin-only, work accounts).
@@ -45,11 +46,6 @@ CONSENT_SETTINGS = (
     "Microsoft Entra admin center > Enterprise applications > Consent and permissions > "
     "User consent settings"
 )
-POLICY_NAMES = {
-    "microsoft-user-default-legacy": ("Allow user consent for apps", True),
-    "microsoft-user-default-low": ("Verified publishers, selected permissions", False),
-    "microsoft-user-default-recommended": ("Let Microsoft manage your consent settings", False),
-}
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,15 @@ class Check:
     status: str  # "ok", "problem" or "info"
     found: str
     fix: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """The checklist, and what Graph said of user consent (kept for Check access)."""
+
+    checks: list[Check]
+    consent_policies: list[str]  # authorizationPolicy's permissionGrantPoliciesAssigned
+    assignment_required: bool
 
 
 def as_dicts(checks: Sequence[Check]) -> list[dict[str, str]]:
@@ -106,10 +111,11 @@ def check(
     app_name: str,
     connectors: Mapping[str, Connector],
     requesters: Mapping[str, str],
-) -> list[Check]:
+) -> Report:
     """Return the readiness checklist for the admin's tenant."""
     where = ENTERPRISE_APP.format(app=app_name)
     found = graph.get(f"servicePrincipals?$filter=appId eq '{quote(client_id)}'").get("value")
+    assigned = _assigned(graph)
     if not found:
         missing = Check(
             "Enterprise app in your tenant",
@@ -117,17 +123,21 @@ def check(
             "Not found: nobody in your organization has consented yet.",
             "Grant for organization once (below): that creates the enterprise app.",
         )
-        return [missing, *_policies(graph)]
+        checks = [missing, *_policies(graph, assigned), *_who(assigned, connectors, set(), False)]
+        return Report(checks, assigned, False)
     sp = found[0]
+    required = bool(sp.get("appRoleAssignmentRequired"))
+    granted = _granted(graph, sp, connectors)
     checks = [
         Check("Enterprise app in your tenant", "ok", f"{sp.get('displayName')} ({sp.get('id')})"),
         _enabled(sp, where),
         _assignment(graph, sp, where, requesters),
         _visible(sp, where),
-        *_policies(graph),
-        _grants(graph, sp, connectors),
+        *_policies(graph, assigned),
+        *_who(assigned, connectors, granted, required),
+        _grants(connectors, granted),
     ]
-    return checks
+    return Report(checks, assigned, required)
 
 
 def _enabled(sp: Mapping[str, Any], where: str) -> Check:
@@ -166,24 +176,30 @@ def _visible(sp: Mapping[str, Any], where: str) -> Check:
     return Check('"Visible to users?"', "ok", "Yes: shown in My Apps")
 
 
-def _policies(graph: Graph) -> list[Check]:
-    """Return the user-consent policy and admin consent workflow items."""
+def _assigned(graph: Graph) -> list[str]:
+    """Return the permission grant policies assigned to the default user role."""
     policy = graph.get("policies/authorizationPolicy")
     assigned = (policy.get("defaultUserRolePermissions") or {}).get(
         "permissionGrantPoliciesAssigned"
     ) or []
-    names = [str(p).rsplit(".", 1)[-1] for p in assigned]
-    label, open_ = next((POLICY_NAMES[n] for n in names if n in POLICY_NAMES), ("", False))
-    if not names:
-        found, status = "Do not allow user consent: every connector needs an admin", "info"
+    return [str(p) for p in assigned]
+
+
+def _policies(graph: Graph, assigned: Sequence[str]) -> list[Check]:
+    """Return the user-consent policy and admin consent workflow items."""
+    ids = user_consent.self_policies(assigned)
+    label = user_consent.policy_label(assigned)
+    open_ = user_consent.LEGACY in ids
+    if not ids:
+        found, status = f"{label}: every connector needs an admin", "info"
     elif open_:
         found, status = f"{label}: users may consent to most connectors", "ok"
     else:
-        found, status = f"{label}: users may not consent to SharePoint, OneDrive or Outlook", "info"
+        found, status = f"{label}: some permissions need an admin (each connector below)", "info"
     fix = (
         ""
         if open_
-        else f"Grant those connectors for the organization, or review {CONSENT_SETTINGS}."
+        else f"Grant the connectors below that need an admin, or review {CONSENT_SETTINGS}."
     )
     workflow = graph.get("policies/adminConsentRequestPolicy")
     on = bool(workflow.get("isEnabled"))
@@ -199,18 +215,65 @@ def _policies(graph: Graph) -> list[Check]:
     ]
 
 
-def _grants(graph: Graph, sp: Mapping[str, Any], connectors: Mapping[str, Connector]) -> Check:
-    """Return which connectors' scopes the tenant granted for everyone."""
+def _who(
+    assigned: Sequence[str],
+    connectors: Mapping[str, Connector],
+    granted: set[str],
+    required: bool,
+) -> list[Check]:
+    """Return, per connector, which scopes users may grant themselves and which need an admin."""
+    checks = []
+    for connector in connectors.values():
+        name = f"Who can allow {connector.name}"
+        if connector.id in granted:
+            checks.append(Check(name, "ok", "Granted for everyone: users connect without asking"))
+            continue
+        found = user_consent.split(assigned, connector.scopes, assignment_required=required)
+        users = [f"{s.name} ({s.why})" for s in found.who(user_consent.USER)]
+        admins = [f"{s.name} ({s.why})" for s in found.who(user_consent.ADMIN)]
+        depends = [f"{s.name} ({s.why})" for s in found.who(user_consent.DEPENDS)]
+        parts = [
+            f"{label}: {'; '.join(items)}."
+            for label, items in (
+                ("Users may grant themselves", users),
+                ("Needs an admin", admins),
+                ("Depends on your settings", depends),
+            )
+            if items
+        ]
+        if not admins and not depends:
+            checks.append(Check(name, "ok", " ".join(parts)))
+            continue
+        fix = (
+            f"Use Grant for organization for {connector.name} in the admin console, or approve "
+            "users' requests as they arrive."
+        )
+        if depends:
+            fix += (
+                " To know in advance, check the permission classifications under "
+                f"{CONSENT_SETTINGS.rsplit(' > ', 1)[0]} > Permission classifications."
+            )
+        checks.append(Check(name, "info", " ".join(parts), fix))
+    return checks
+
+
+def _granted(graph: Graph, sp: Mapping[str, Any], connectors: Mapping[str, Connector]) -> set[str]:
+    """Return the ids of the connectors whose scopes the tenant granted for everyone."""
     answer = graph.get(f"oauth2PermissionGrants?$filter=clientId eq '{quote(str(sp.get('id')))}'")
     granted: set[str] = set()
     for item in answer.get("value") or ():
         if item.get("consentType") == "AllPrincipals":
             granted |= {str(s).lower() for s in str(item.get("scope") or "").split()}
-    done = [
-        c.name
+    return {
+        c.id
         for c in connectors.values()
         if all(s.rsplit("/", 1)[-1].lower() in granted for s in c.scopes)
-    ]
+    }
+
+
+def _grants(connectors: Mapping[str, Connector], granted: set[str]) -> Check:
+    """Return which connectors' scopes the tenant granted for everyone."""
+    done = [c.name for c in connectors.values() if c.id in granted]
     found = ", ".join(done) if done else "none yet"
     fix = "" if done else "Use Grant for organization for each connector your users need."
     return Check("Connectors granted for everyone", "ok" if done else "info", found, fix)

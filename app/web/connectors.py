@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from flask import redirect
 from flask import render_template
@@ -11,7 +13,9 @@ from flask.typing import ResponseReturnValue
 
 from app.connectors import Connector
 from app.connectors import scope_words
+from app.consent import audit
 from app.consent import records
+from app.consent import user_consent
 from app.errors import AccountTypeNotSupported
 from app.identity import flows
 from app.platform import extensions
@@ -99,6 +103,7 @@ def access_check(connector: Connector) -> dict[str, object]:
     tenant = user["tenant_id"] if user else ""
     consents = records.tenant_consents(db.session, tenant) if user else {}
     pending = records.pending_for(db.session, tenant, connector.id) if user else None
+    existing = inventory.active_for(db.session, user, connector.id) if user else None
     return {
         "idp_ok": extensions.identity().check(),
         "account_types": [
@@ -110,7 +115,25 @@ def access_check(connector: Connector) -> dict[str, object]:
             and "personal" not in connector.account_types
         ),
         "user": user,
-        "existing": inventory.active_for(db.session, user, connector.id) if user else None,
+        "existing": existing,
         "tenant_consent": consents.get(connector.id),
         "pending_request": pending,
+        "self_consent": self_consent(connector, user)
+        if not consents.get(connector.id) and not (existing and existing.status == "active")
+        else None,
     }
+
+
+def self_consent(
+    connector: Connector, user: dict[str, Any] | None
+) -> tuple[user_consent.Split, audit.ConsentSeen] | None:
+    """Return who may grant the connector's scopes in the user's tenant, when a check saw it."""
+    if not user or user["account_type"] == "personal":
+        return None  # no tenant policy applies to personal accounts; unknown before sign-in
+    seen = audit.consent_seen(db.session, user["tenant_id"])
+    if seen is None:
+        return None  # say only what is known
+    found = user_consent.split(
+        seen.policies, connector.scopes, assignment_required=seen.assignment_required
+    )
+    return found, seen

@@ -74,19 +74,29 @@ def finish(result: SignIn, purpose: Mapping[str, Any]) -> ResponseReturnValue:
         raise SignInRejected()
     base = current_app.config["RESOURCE_URLS"].get(GRAPH, GRAPH)
     graph = readiness.Graph(identity.http, base, token.access_token, identity.settings.http_timeout)
+    report: readiness.Report | None = None
     try:
-        checks = readiness.check(
+        report = readiness.check(
             graph,
             identity.settings.client_id,
             "Connector Consent Portal",
             all_connectors(),
             _requesters(user["tenant_id"]),
         )
-        problem = ""
+        checks, problem = report.checks, ""
     except GraphUnavailable as error:
         checks, problem = [], str(error)
     problems = sum(check.status == "problem" for check in checks)
-    audit.readiness_checked(db.session, user["username"], user["tenant_id"], problems, problem)
+    audit.readiness_checked(
+        db.session,
+        user["username"],
+        user["tenant_id"],
+        problems,
+        problem,
+        seen=audit.ConsentSeen(report.consent_policies, report.assignment_required)
+        if report
+        else None,
+    )
     db.session.commit()
     session[REPORT_KEY] = {
         "tenant": user["tenant_id"],
