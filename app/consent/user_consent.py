@@ -183,7 +183,10 @@ def _verdict(scope: str, policy: str) -> tuple[str, str]:
         why = listed(scope)
         return (ADMIN, why) if why else (USER, "not on Microsoft's list")
     if policy == LOW:
-        return DEPENDS, "only if an admin classified it low impact"
+        return DEPENDS, (
+            "only if an admin classified it low impact and the app is from a verified publisher "
+            "or registered in your tenant"
+        )
     if policy == MAIL_CLIENTS:  # it gives the list back to six named mail apps, never this portal
         return ADMIN, "the mail client policy covers six named mail apps only"
     return DEPENDS, f"depends on the custom policy {policy}"
