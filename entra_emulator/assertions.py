@@ -9,6 +9,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from entra_emulator.app_credentials import credential
 from entra_emulator.errors import EntraError
 from entra_emulator.world import App
 
@@ -55,5 +56,7 @@ def verify_assertion(app: App, assertion: str, token_endpoint: str) -> None:
             raise _reject(str(exc)) from None
         if claims["iss"].lower() != app.client_id or claims["sub"].lower() != app.client_id:
             raise _reject("The iss and sub claims must be the client id.")
+        if credential(app, pem).expired():  # the signature is good, the registered key is not
+            raise _reject("The key used is expired.")
         return
     raise _reject("Signature validation failed.")

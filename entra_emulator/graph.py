@@ -11,6 +11,7 @@ from flask import request
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from entra_emulator import graph_applications as applications
 from entra_emulator import graph_directory as directory
 from entra_emulator import graph_download as downloads
 from entra_emulator import graph_drive as drive
@@ -65,6 +66,8 @@ ROUTES: list[tuple[str, Handler, tuple[str, ...], str]] = [
      "ErrorAccessDenied"),
     (r"v1\.0/me/messages", mail.messages, MAIL, "ErrorAccessDenied"),
     (r"v1\.0/me/messages/(?P<message>[^/]+)", mail.message, MAIL, "ErrorAccessDenied"),
+    (applications.ALL, applications.applications, READ_DIRECTORY, DENIED),
+    (applications.BY_APP_ID, applications.application, READ_DIRECTORY, DENIED),
     (r"v1\.0/servicePrincipals", directory.service_principals, READ_DIRECTORY, DENIED),
     (r"v1\.0/servicePrincipals/([0-9a-fA-F-]+)/appRoleAssignedTo", directory.assigned_to,
      READ_DIRECTORY, DENIED),

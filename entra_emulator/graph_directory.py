@@ -27,7 +27,7 @@ POLICY_IDS = {
 }
 
 
-def _filter_value(name: str) -> str:
+def filter_value(name: str) -> str:
     """Return the quoted value of "$filter=<name> eq '<value>'"."""
     found = re.search(rf"{name}\s+eq\s+'([^']*)'", request.args.get("$filter", ""))
     return found.group(1).lower() if found else ""
@@ -50,7 +50,7 @@ def me(claims: dict[str, Any], _: re.Match[str]) -> Any:
 def service_principals(claims: dict[str, Any], _: re.Match[str]) -> Any:
     """Return the service principal of an app in the caller's tenant ($filter=appId eq '...')."""
     world, tid = current().state.world, claims["tid"]
-    app_id = _filter_value("appId")
+    app_id = filter_value("appId")
     resource = next((r for r in world.resources if r.app_id.lower() == app_id), None)
     if resource is not None:  # Microsoft's own APIs have a service principal in every tenant
         sp_id = service_principal_id(tid, resource.app_id)
@@ -106,7 +106,7 @@ def consent_request_policy(claims: dict[str, Any], _: re.Match[str]) -> Any:
 def permission_grants(claims: dict[str, Any], _: re.Match[str]) -> Any:
     """Return oauth2PermissionGrants ($filter=clientId eq '...' and consentType eq '...')."""
     state, tid = current().state, claims["tid"]
-    wanted, kind = _filter_value("clientId"), _filter_value("consentType")
+    wanted, kind = filter_value("clientId"), filter_value("consentType")
     with state.lock:
         value = [_grant_json(state, grant) for grant in state.grants if grant.tenant == tid]
     return {

@@ -206,7 +206,8 @@ def issue_app_only(runtime: Runtime, app: App, tenant: str, scope: str) -> dict[
         "oid": service_principal_id(tenant, app.client_id),
         "sub": service_principal_id(tenant, app.client_id),
         "tid": tenant,
-        "roles": [],
+        # Application permissions the app holds (admin-consented, inferred): Graph's only here.
+        "roles": list(app.application_permissions) if ref.resource == scopes.GRAPH else [],
         "ver": "1.0",
     }
     token = runtime.keys.sign(claims)

@@ -35,8 +35,11 @@ def bearer(audiences: list[str]) -> dict[str, Any]:
 
 
 def has_scope(claims: dict[str, Any], *names: str) -> bool:
-    """Return True if the token's scp holds any of names."""
-    return bool(set(claims.get("scp", "").split()) & set(names))
+    """Return True if the token's scp (or, for an app-only token, its roles) holds any of names."""
+    granted = set(claims.get("scp", "").split())
+    if claims.get("idtyp") == "app":
+        granted |= set(claims.get("roles") or ())
+    return bool(granted & set(names))
 
 
 def user_of(claims: dict[str, Any]) -> User | None:

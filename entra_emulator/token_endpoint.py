@@ -10,6 +10,7 @@ from flask import jsonify
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from entra_emulator.app_credentials import credential
 from entra_emulator.assertions import verify_assertion
 from entra_emulator.errors import EntraError
 from entra_emulator.grants import GRANTS
@@ -60,9 +61,18 @@ def authenticate_client(runtime: Runtime, token_request: TokenRequest) -> App:
         verify_assertion(app, token_request.client_assertion, token_request.endpoint)
     elif not secret:
         raise EntraError(7000218, status=401)
-    elif any(secrets.compare_digest(secret, s) for s in app.expired_secrets):
-        raise EntraError(7000222, status=401, client_id=app.client_id)
-    elif not any(secrets.compare_digest(secret, s) for s in app.secrets):
+    else:
+        _check_secret(app, secret)
+    return app
+
+
+def _check_secret(app: App, secret: str) -> None:
+    """Raise 7000215 for a secret the app does not have, 7000222 for one past its end."""
+    known = next(
+        (s for s in app.secrets + app.expired_secrets if secrets.compare_digest(secret, s)), None
+    )
+    if known is None:
         log.info("bad secret %s for %s", fingerprint(secret), app.client_id)
         raise EntraError(7000215, status=401, client_id=app.client_id)
-    return app
+    if known in app.expired_secrets or credential(app, known).expired():
+        raise EntraError(7000222, status=401, client_id=app.client_id)

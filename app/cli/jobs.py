@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from app.cli import consent
+from app.cli import credentials
 from app.cli import portal
 from app.platform import extensions
 from app.platform.extensions import db
@@ -69,3 +70,4 @@ def run_all(ctx: click.Context) -> None:
 
 jobs_group.add_command(consent.expire_requests_command)  # issue 4
 jobs_group.add_command(consent.deliver_command)
+jobs_group.add_command(credentials.credentials_command)  # issue 13: the portal's own

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msal
@@ -11,11 +14,13 @@ import requests
 
 from app.errors import IdentityUnavailable
 from app.errors import PortalError
+from app.identity import app_registration
+from app.identity import credentials
 from app.identity import id_tokens
 from app.identity import msal_logs
 from app.identity import transport
+from app.identity.app_registration import LOOKUP_SECONDS
 from app.identity.settings import IdentitySettings
-from app.identity.transport import certificate_credential
 from app.identity.transport import make_http_client
 
 log = logging.getLogger(__name__)
@@ -29,7 +34,14 @@ class MsalClients:
         msal_logs.install()
         self.settings = settings
         self.http = make_http_client(settings.ca_file or None, settings.http_timeout)
-        self._credential: Any = None
+        self.credentials = credentials.CredentialRing(
+            credentials.load(
+                settings.client_secrets,
+                settings.client_secret_expiries,
+                settings.client_certificates,
+            )
+        )
+        self._expiries_asked: float | None = None  # when Graph was last asked (monotonic)
         self._discovery: dict[str, dict[str, Any]] = {}
         self._signing_keys = id_tokens.SigningKeys(self.http, self.discovery)
         # One client per authority for starting flows: building one costs as much as the rest
@@ -97,24 +109,67 @@ class MsalClients:
         authority: str,
         cache: msal.SerializableTokenCache | None = None,
         unavailable: type[PortalError] = IdentityUnavailable,
+        position: int | None = None,
     ) -> msal.ConfidentialClientApplication:
-        """Build a client for one authority; construction performs discovery (pitfall 2)."""
+        """Build a client for one authority with one credential (default: the one in use)."""
+        chosen = position or self.credentials.current
         return transport.build_client(
             self.settings.client_id,
             f"{self.settings.authority_host}/{authority}",
-            self._client_credential,
+            lambda: self.credentials.msal(chosen),
             self.http,
             cache,
             unavailable,
         )
 
-    def _client_credential(self) -> Any:
-        """Return the client secret, or a certificate credential for client assertions."""
-        if self._credential is None:
-            if self.settings.client_certificate:
-                self._credential = certificate_credential(
-                    self.settings.client_certificate, self.settings.client_certificate_key
-                )
-            else:
-                self._credential = self.settings.client_secret
-        return self._credential
+    def _authenticated(
+        self,
+        build: Callable[[int], msal.ConfidentialClientApplication],
+        call: Callable[[msal.ConfidentialClientApplication], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """Run a token call, moving to the next credential when Entra refuses the one used."""
+        position = self.credentials.current
+        while True:
+            result = call(build(position))
+            code = credentials.refused_code(result)
+            following = self.credentials.refused(position, code) if code else None
+            if following is None:
+                return result
+            log.warning(
+                "client credential %d refused with AADSTS%d; trying credential %d",
+                position,
+                code,
+                following,
+            )
+            position = following
+
+    # -- what is known about the credentials' expiry ------------------------------------------
+
+    def credential_status(self, ask_graph: bool = True) -> list[dict[str, Any]]:
+        """Return each credential's state, asking Graph for secrets' expiry at most hourly."""
+        now = time.monotonic()
+        asked = self._expiries_asked
+        stale = asked is None or now - asked > LOOKUP_SECONDS
+        if ask_graph and self.settings.app_tenant and stale:
+            self._expiries_asked = now
+            self.credentials.learn_expiries(self._graph_expiries())
+        return self.credentials.status()
+
+    def _graph_expiries(self) -> dict[str, datetime]:
+        """Return the secrets' ends from Graph (Application.Read.All), or {} when it says no."""
+        authority = self.settings.app_tenant
+        try:
+            result = self._authenticated(
+                lambda p: self._cca(authority, position=p),
+                lambda cca: cca.acquire_token_for_client(app_registration.SCOPES),
+            )
+            token = str((result or {}).get("access_token") or "")
+            if not token:
+                log.info("no app-only Graph token: %s", (result or {}).get("error"))
+                return {}
+            return app_registration.secret_expiries(
+                self.http, self.settings.graph_url, token, self.settings.client_id
+            )
+        except (PortalError, requests.RequestException, OSError, ValueError) as error:
+            log.info("secret expiry lookup failed: %s", type(error).__name__)
+            return {}

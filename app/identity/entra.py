@@ -101,10 +101,14 @@ class Identity(MsalClients):
         scopes: list[str],
     ) -> dict[str, Any]:
         """Call MSAL's code redemption, turning each failure type into ours (pitfall 7)."""
-        cca = self._cca(authority, cache)
         msal_flow = {k: v for k, v in flow.items() if not k.startswith("portal.")}
-        try:
-            result = cca.acquire_token_by_auth_code_flow(msal_flow, dict(response), scopes=scopes)
+        try:  # a code survives a refused client credential: Entra checks the client first
+            result = self._authenticated(
+                lambda position: self._cca(authority, cache, position=position),
+                lambda cca: cca.acquire_token_by_auth_code_flow(
+                    msal_flow, dict(response), scopes=scopes
+                ),
+            )
         except ValueError:  # state missing or mismatched; the message holds both states: not logged
             raise SignInRejected() from None
         except RuntimeError:  # the ID token's nonce does not match this flow
@@ -133,15 +137,26 @@ class Identity(MsalClients):
         """Return an access token, refreshing through MSAL when the cache has none fresh."""
         cache = msal.SerializableTokenCache()
         cache.deserialize(cache_blob)
-        cca = self._cca(authority_tenant, cache, unavailable=TemporarilyUnavailable)
+        first = self.credentials.current
+        cca = self._cca(authority_tenant, cache, TemporarilyUnavailable, first)
         account = next(
             (a for a in cca.get_accounts() if a.get("home_account_id") == home_account_id), None
         )
         if account is None:
             raise ReauthenticationRequired()
+
+        def build(position: int) -> msal.ConfidentialClientApplication:
+            """Return the client already built for the first credential, else a new one."""
+            if position == first:
+                return cca
+            return self._cca(authority_tenant, cache, TemporarilyUnavailable, position)
+
         try:
-            result = cca.acquire_token_silent_with_error(
-                list(scopes), account, force_refresh=force_refresh
+            result = self._authenticated(
+                build,
+                lambda client: client.acquire_token_silent_with_error(
+                    list(scopes), account, force_refresh=force_refresh
+                ),
             )
         except (
             msal.exceptions.MsalServiceError,

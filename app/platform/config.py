@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from app.errors import ConfigError
+from app.identity import credentials
+from app.identity.settings import certificate_list
+from app.identity.settings import secret_list
 from app.notify import senders
 from app.platform import database
 from app.platform import instance
@@ -45,6 +48,15 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_SECRET": "",
     "CLIENT_CERTIFICATE": "",
     "CLIENT_CERTIFICATE_KEY": "",
+    # Several credentials for rotation without downtime, newest first; the single ones above
+    # are tried after them. Expiry of secrets: ISO dates, by position (certificates state theirs).
+    "CLIENT_SECRETS": [],
+    "CLIENT_SECRETS_EXPIRES": [],
+    "CLIENT_SECRET_EXPIRES": "",
+    "CLIENT_CERTIFICATES": [],
+    "CLIENT_CERTIFICATE_KEYS": [],
+    "APP_TENANT": "",  # the app registration's tenant: Graph (Application.Read.All) dates secrets
+    "OPERATOR_EMAILS": [],  # who is mailed when a credential is refused or about to expire
     "CA_FILE": "",
     "RESOURCE_URLS": {},
     "CONNECTOR_SCOPES": {},
@@ -101,6 +113,7 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_prefixed_env("PORTAL")
     app.config.update(overrides or {})
     coerce(app.config)
+    check_credentials(app.config)
     staff.check(app.config)  # staff by tenant-id/object-id only: a username stops start-up
     try:
         senders.check_secret(str(app.config["WEBHOOK_SECRET"] or ""))
@@ -132,11 +145,13 @@ def refuse_incomplete(config: Mapping[str, Any]) -> None:
     for key in ("CLIENT_ID", "AUTHORITY_HOST", "ENCRYPTION_KEYS", "HASH_KEY", "DATABASE_URL"):
         if not config.get(key):
             problems.append(f"PORTAL_{key} is not set")
-    if not config.get("CLIENT_SECRET") and not config.get("CLIENT_CERTIFICATE"):
+    secrets, _ = secret_list(config)
+    certificates = certificate_list(config)
+    if not secrets and not certificates:
         problems.append("set PORTAL_CLIENT_SECRET or PORTAL_CLIENT_CERTIFICATE")
     if config.get("CLIENT_CERTIFICATE") and not config.get("CLIENT_CERTIFICATE_KEY"):
         problems.append("PORTAL_CLIENT_CERTIFICATE_KEY is not set")
-    if PUBLISHED_SECRET_MARK in str(config.get("CLIENT_SECRET") or ""):
+    if any(PUBLISHED_SECRET_MARK in secret for secret in secrets):
         problems.append("PORTAL_CLIENT_SECRET is a published development secret")
     secret = str(config.get("SECRET_KEY") or "")
     if secret.lower() in DEV_SECRET_KEYS or len(secret) < 32:
@@ -150,6 +165,25 @@ def refuse_incomplete(config: Mapping[str, Any]) -> None:
             problems.append(str(error))
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def check_credentials(config: Mapping[str, Any]) -> None:
+    """Refuse expiry dates that do not parse and certificates listed without their keys."""
+    for key in ("CLIENT_SECRET_EXPIRES", "CLIENT_SECRETS_EXPIRES"):
+        value = config.get(key)
+        for text in value if isinstance(value, list) else [value or ""]:
+            try:
+                credentials.parse_expiry(str(text))
+            except ValueError:
+                raise ConfigError(
+                    f"PORTAL_{key}: {str(text)[:40]!r} is not an ISO 8601 date such as 2027-03-31"
+                ) from None
+    if len(config.get("CLIENT_SECRETS_EXPIRES") or ()) > len(config.get("CLIENT_SECRETS") or ()):
+        raise ConfigError("PORTAL_CLIENT_SECRETS_EXPIRES has more dates than PORTAL_CLIENT_SECRETS")
+    if len(config.get("CLIENT_CERTIFICATE_KEYS") or ()) != len(
+        config.get("CLIENT_CERTIFICATES") or ()
+    ):
+        raise ConfigError("PORTAL_CLIENT_CERTIFICATE_KEYS needs one key file per certificate")
 
 
 def fill_development(config: dict[str, Any], folder: Path, given: set[str]) -> None:
@@ -176,8 +210,8 @@ def use_demo(config: dict[str, Any], folder: Path, given: set[str]) -> None:
             "PORTAL_CLIENT_ID and PORTAL_CLIENT_SECRET (PORTAL_CA_FILE and PORTAL_RESOURCE_URLS "
             "for an emulator)"
         )
-    if "CLIENT_CERTIFICATE" in given:  # a certificate replaces the demo's secret
-        given = given | {"CLIENT_SECRET"}
+    if given & {"CLIENT_CERTIFICATE", "CLIENT_CERTIFICATES", "CLIENT_SECRETS"}:
+        given = given | {"CLIENT_SECRET"}  # credentials of one's own replace the demo's secret
     chosen = {k: v for k, v in recorded.items() if k in DEFAULTS and k not in given}
     config.update(chosen)
     coerce(config, chosen)

@@ -31,6 +31,7 @@ from app.platform.ratelimits import RateLimits
 from app.platform.services import BROKER
 from app.platform.services import CONNECTION_STORE
 from app.platform.services import CONNECTORS
+from app.platform.services import CREDENTIAL_ALERTS
 from app.platform.services import EXPORTER
 from app.platform.services import IDENTITY
 from app.platform.services import KEEPALIVE
@@ -43,6 +44,7 @@ from app.platform.services import REDIS
 from app.platform.services import TRAIL
 from app.platform.services import VAULT
 from app.tokens.broker import Broker
+from app.tokens.credential_alerts import CredentialAlerts
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
 from app.tokens.trail import Trail
@@ -109,6 +111,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def identity() -> Identity:
     """Return this app's MSAL wrapper."""
     return cast(Identity, current_app.extensions[IDENTITY])
+
+
+def credential_alerts() -> CredentialAlerts:
+    """Return this app's alerts about its own client credentials."""
+    return cast(CredentialAlerts, current_app.extensions[CREDENTIAL_ALERTS])
 
 
 def vault() -> Vault:

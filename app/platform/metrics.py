@@ -62,6 +62,11 @@ PROXIED = Counter(
 MAIL_DELIVERIES = Counter(
     "ccp_mail_deliveries_total", "Mail deliveries by result (ok, failed)", ["result"]
 )
+CREDENTIAL_REFUSALS = Counter(
+    "ccp_client_credential_refusals_total",
+    "The portal's own client credentials refused by Entra, by credential and AADSTS code",
+    ["credential", "aadsts"],
+)
 
 
 def flow_finished(aadsts: int | None = None, outcome: str | None = None) -> None:
@@ -106,6 +111,48 @@ class ConsentRequestsCollector(Collector):
         for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         yield family
+
+
+def credential_refused(name: str, code: int) -> None:
+    """Count one refusal of a client credential (once per credential per process)."""
+    CREDENTIAL_REFUSALS.labels(credential=name, aadsts=f"AADSTS{code}").inc()
+
+
+class ClientCredentialsCollector(Collector):
+    """Each client credential's end (Unix time) and which one is in use, read at scrape time."""
+
+    def __init__(self, rows: Callable[[], list[dict[str, Any]]]) -> None:
+        self.rows = rows
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the expiry gauge (credentials with a known end) and the in-use gauge."""
+        try:
+            rows = self.rows()
+        except Exception as error:  # a scrape reports what it can
+            log.debug("credential status unavailable: %s", type(error).__name__)
+            return
+        expiry = GaugeMetricFamily(
+            "ccp_client_credential_expiry_timestamp_seconds",
+            "When each of the portal's client credentials expires (Unix time), by where that "
+            "is known from (certificate, setting, graph)",
+            labels=["credential", "kind", "source"],
+        )
+        in_use = GaugeMetricFamily(
+            "ccp_client_credential_in_use",
+            "1 for the client credential this process uses, 0 for the others",
+            labels=["credential", "kind"],
+        )
+        for row in rows:
+            credential = row["credential"]
+            name = f"{credential.kind}-{credential.position}"
+            if credential.expires_at is not None:
+                expiry.add_metric(
+                    [name, credential.kind, credential.expiry_source],
+                    credential.expires_at.timestamp(),
+                )
+            in_use.add_metric([name, credential.kind], 1 if row["in_use"] else 0)
+        yield expiry
+        yield in_use
 
 
 def render(extra: list[Collector]) -> Response:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
+from datetime import UTC
+from datetime import datetime
 
 from flask import Blueprint
 from flask import current_app
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 
 from app.errors import Unauthorized
+from app.identity import credentials
 from app.models import Base
 from app.platform import extensions
 from app.platform import metrics
@@ -55,7 +58,9 @@ def readyz() -> ResponseReturnValue:
     wait(futures.values(), timeout=CHECK_TIMEOUT + 0.25)
     results = {name: _result(name, future, started) for name, future in futures.items()}
     ready = all(r["ok"] for r in results.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": results}
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": results}
+    # A credential near its end is a warning, never a failure: the portal still works today.
+    body["warnings"] = credentials.warnings(identity.credential_status(ask_graph=False), _now())
     if ready:
         return body, 200
     return body, 503, {"Retry-After": "5"}
@@ -80,6 +85,11 @@ def _result(name: str, future: Future[dict[str, object]], started: float) -> dic
     return {"ok": False, "ms": round((time.monotonic() - started) * 1000, 1), "timeout": True}
 
 
+def _now() -> datetime:
+    """Return the time now in UTC (tests move it)."""
+    return datetime.now(UTC)
+
+
 def _database(engine: Engine) -> bool:
     """Run SELECT 1 on a pooled connection (pre-pinged, with a connect timeout)."""
     with engine.connect() as connection:
@@ -95,7 +105,13 @@ def prometheus() -> ResponseReturnValue:
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
             raise Unauthorized()
     engine = extensions.db.engine
-    return metrics.render([metrics.ConsentRequestsCollector(lambda: _consent_counts(engine))])
+    identity = extensions.identity()
+    return metrics.render(
+        [
+            metrics.ConsentRequestsCollector(lambda: _consent_counts(engine)),
+            metrics.ClientCredentialsCollector(identity.credential_status),
+        ]
+    )
 
 
 def _consent_counts(engine: Engine) -> dict[str, int]:

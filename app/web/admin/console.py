@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
 from flask import Blueprint
 from flask import Response
 from flask import current_app
@@ -15,6 +19,8 @@ from flask.typing import ResponseReturnValue
 from app.consent import audit
 from app.consent import decisions
 from app.consent import records
+from app.errors import Forbidden
+from app.identity import credentials
 from app.identity import roles
 from app.platform import extensions
 from app.platform.extensions import db
@@ -43,7 +49,30 @@ def index() -> ResponseReturnValue:
         people=people,
         connectors=all_connectors(),
         granted=records.tenant_consents(db.session, tenant),
+        portal_admin=_portal_admin(user),
     )
+
+
+@bp.get("/credentials")
+@login_required(role="admin")
+def credentials_page() -> ResponseReturnValue:
+    """Show the portal's own secrets and certificates (portal admins only): ends, use, refusals."""
+    if not _portal_admin(admin_user()):
+        raise Forbidden()  # a customer tenant's admin has no business with the portal's keys
+    now = datetime.now(UTC)
+    rows = extensions.identity().credential_status()
+    return render_template(
+        "admin/credentials.html",
+        rows=rows,
+        now=now,
+        warnings=credentials.warnings(rows, now),
+        warning_days=credentials.WARNING_DAYS,
+    )
+
+
+def _portal_admin(user: dict[str, Any]) -> bool:
+    """Tell whether the operator lists this account in PORTAL_ADMIN_USERS."""
+    return roles.staff_id(user) in set(current_app.config["ADMIN_USERS"])
 
 
 @bp.post("/requests/<request_id>/deny")
