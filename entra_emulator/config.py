@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from entra_emulator import app_credentials
 from entra_emulator.config_data import build_data
 from entra_emulator.managed_consent import MAIL_CLIENTS
 from entra_emulator.toml_fields import get
@@ -141,8 +142,6 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
         app_roles={k: list(v) for k, v in app_roles.items()},
         access=_access(get(item, "conditional_access", dict, where, {}), where),
         disabled=get(item, "disabled", bool, where, False),
-        deleted=get(item, "deleted", bool, where, False),
-        password_expired=get(item, "password_expired", bool, where, False),
     )
 
 
@@ -173,12 +172,12 @@ def _app(world: World, item: dict[str, Any], where: str) -> App:
     for i, uri in enumerate(uris):
         if not uri.startswith(("https://", "http://localhost", "http://127.0.0.1")):
             raise ConfigError(f"{where}.redirect_uris[{i}]: https, or http on localhost only")
-    return App(
+    app = App(
         client_id=get(item, "client_id", str, where).lower(),
         name=get(item, "name", str, where, "Application"),
-        secrets=strings(item, "secrets", where),
-        expired_secrets=strings(item, "expired_secrets", where),
-        certificates=strings(item, "certificates", where),
+        secrets=[],
+        expired_secrets=[],
+        certificates=[],
         redirect_uris=uris,
         multi_tenant=get(item, "multi_tenant", bool, where, True),
         personal_accounts=get(item, "personal_accounts", bool, where, False),
@@ -186,7 +185,10 @@ def _app(world: World, item: dict[str, Any], where: str) -> App:
         app_roles=strings(item, "app_roles", where),
         home_tenant=tenant_id(world, home, where + ".home_tenant") if home else None,
         required_permissions=strings(item, "required_permissions", where),
+        application_permissions=strings(item, "application_permissions", where),
     )
+    app_credentials.register(app, item, where)  # secrets and certificates with their lifetimes
+    return app
 
 
 def _enterprise_app(world: World, item: dict[str, Any], where: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from entra_emulator import app_credentials
 from entra_emulator.runtime import current
 from entra_emulator.scopes import GRAPH
 from entra_emulator.world import CONSUMER_TENANT
 from entra_emulator.world import POLICIES
 from entra_emulator.world import App
+from entra_emulator.world import ConfigError
 
 
 class ControlError(Exception):
@@ -60,8 +63,7 @@ def get_state() -> ResponseReturnValue:
         ],
         "users": [
             {"username": u.username, "tenant": u.tenant, "oid": u.oid, "roles": u.roles,
-             "display_name": u.display_name, "storage_roles": u.storage_roles,
-             "disabled": u.disabled, "deleted": u.deleted, "password_expired": u.password_expired}
+             "display_name": u.display_name, "storage_roles": u.storage_roles}
             for u in world.users.values()
         ],
         "apps": [
@@ -81,13 +83,13 @@ def post_app() -> ResponseReturnValue:
     uris = body.get("redirect_uris", [])
     if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
         raise ControlError("redirect_uris: expected a list of strings")
-    client_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(30)
-    current().state.world.apps[client_id] = App(
+    client_id = str(uuid.uuid4())
+    app = App(
         client_id=client_id,
         name=str(body.get("name", "Test application")),
-        secrets=[secret],
-        expired_secrets=[str(s) for s in body.get("expired_secrets", [])],
-        certificates=[str(c) for c in body.get("certificates", [])],
+        secrets=[],
+        expired_secrets=[],
+        certificates=[],
         redirect_uris=uris,
         multi_tenant=bool(body.get("multi_tenant", True)),
         personal_accounts=bool(body.get("personal_accounts", True)),
@@ -95,8 +97,55 @@ def post_app() -> ResponseReturnValue:
         app_roles=[str(r) for r in body.get("app_roles", [])],
         home_tenant=_tenant(body["home_tenant"]) if body.get("home_tenant") else None,
         required_permissions=[str(p) for p in body.get("required_permissions", [])],
+        application_permissions=[str(p) for p in body.get("application_permissions", [])],
     )
-    return {"client_id": client_id, "client_secret": secret}, 201
+    _credentials(app, body)
+    current().state.world.apps[client_id] = app
+    return {
+        "client_id": client_id,
+        "client_secret": app.secrets[0],
+        "client_secrets": app.secrets,
+    }, 201
+
+
+def _credentials(app: App, body: dict[str, Any]) -> None:
+    """Add the body's secrets (one generated when none is given), expired ones and certificates."""
+    given = body.get("secrets") or [{}]
+    if not isinstance(given, list):
+        raise ControlError("secrets: expected a list")
+    generated = [
+        entry if isinstance(entry, str) or entry.get("value") else {**entry, "value": new_secret()}
+        for entry in given
+        if isinstance(entry, str | dict)
+    ]
+    try:
+        app_credentials.register(app, {**body, "secrets": generated}, "apps")
+    except ConfigError as error:
+        raise ControlError(str(error)) from None
+
+
+def new_secret() -> str:
+    """Return a secret value shaped like Entra's (40 characters, a '~' after the hint)."""
+    return secrets.token_urlsafe(3)[:3] + "8Q~" + secrets.token_urlsafe(30)[:34]
+
+
+def app_expiry(client_id: str) -> ResponseReturnValue:
+    """Move the endDateTime of one of an app's secrets or certificates (now: expires_in 0)."""
+    app = current().state.world.apps.get(client_id.lower())
+    if app is None:
+        raise ControlError(f"client_id: unknown app {client_id!r}")
+    body = json_body()
+    value = body.get("secret") or body.get("certificate")
+    if not isinstance(value, str) or value not in app.credentials:
+        raise ControlError("secret or certificate: expected one registered on this app")
+    key = "end_date_time" if "end_date_time" in body else "expires_in"
+    try:
+        end = app_credentials.parse_end(body.get(key, 0), key, time.time())
+    except ConfigError as error:
+        raise ControlError(str(error)) from None
+    found = app_credentials.credential(app, value)
+    found.end = end
+    return {"keyId": found.key_id, "endDateTime": app_credentials.iso(end)}
 
 
 def post_settings() -> ResponseReturnValue:
@@ -187,11 +236,6 @@ def enterprise_app(tenant: str) -> ResponseReturnValue:
         if key == "assigned_users":
             value = [str(v).lower() for v in value]
         setattr(props, key, value)
-    if body.get("deleted") is True:  # deleting a service principal deletes its grants with it
-        state = current().state
-        state.grants = [
-            g for g in state.grants if (g.tenant, g.client_id) != (_tenant(tenant), client_id)
-        ]
     return vars(props)
 
 
@@ -234,6 +278,7 @@ def decide_request(request_id: str, decision: str) -> ResponseReturnValue:
 ROUTES: list[tuple[str, tuple[str, ...], Callable[..., ResponseReturnValue]]] = [
     ("/state", ("GET",), get_state),
     ("/apps", ("POST",), post_app),
+    ("/apps/<client_id>/expiry", ("POST",), app_expiry),
     ("/settings", ("POST",), post_settings),
     ("/grants", ("POST",), post_grants),
     ("/grants", ("DELETE",), delete_grants),

@@ -31,7 +31,6 @@ CATALOGUE: dict[int, tuple[str, str]] = {
         "'{tenant}' and cannot access the application '{client_id}' in that tenant.",
     ),
     50034: ("invalid_request", "The user account {username} does not exist in the directory."),
-    50055: ("invalid_grant", "The password is expired."),
     50057: ("invalid_grant", "The user account is disabled."),
     50058: ("login_required", "A silent sign-in request was sent but no user is signed in."),
     50059: (
@@ -184,7 +183,8 @@ CATALOGUE: dict[int, tuple[str, str]] = {
     7000222: (
         "invalid_client",
         "The provided client secret keys for app '{client_id}' are expired. Visit the Azure "
-        "portal to create new keys for your app.",
+        "portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider "
+        "using certificate credentials for added security: https://aka.ms/certCreds.",
     ),
     9002313: ("invalid_request", "Invalid request. Request is malformed or invalid."),
 }

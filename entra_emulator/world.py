@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import time
 import uuid
 from dataclasses import dataclass
 from dataclasses import field
@@ -35,9 +36,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "code_lifetime_seconds": 600,
     "single_use_refresh_tokens": False,
     "policy_applies_to_same_tenant_apps": True,
-    # Microsoft does not document what a refresh for a deleted user answers: 50034 (inferred).
-    "deleted_user_refresh_error": 50034,
-    "mfa_demo_code": "123456",  # the code the emulator's "Enter code" page accepts
     # Microsoft's published list (managed_consent.py); a world file may replace it.
     "recommended_2025_exclusions": list(ALL_EXCLUSIONS),
 }
@@ -90,13 +88,25 @@ class User:
     app_roles: dict[str, list[str]]
     access: Access = field(default_factory=Access)
     disabled: bool = False  # accountEnabled false: no sign-in, no refresh (AADSTS50057)
-    deleted: bool = False  # soft-deleted (restorable for 30 days): unknown at sign-in and refresh
-    password_expired: bool = False  # the sign-in asks for a new password first (AADSTS50055)
 
     @property
     def personal(self) -> bool:
         """Return True for a personal Microsoft account."""
         return self.tenant == CONSUMER_TENANT
+
+
+@dataclass
+class Credential:
+    """One secret or certificate of an app: its Graph keyId, name and lifetime (epoch seconds)."""
+
+    key_id: str
+    display_name: str
+    start: float
+    end: float
+
+    def expired(self, now: float | None = None) -> bool:
+        """Return True once the credential's endDateTime has passed."""
+        return (time.time() if now is None else now) >= self.end
 
 
 @dataclass
@@ -113,6 +123,9 @@ class App:
     app_roles: list[str]
     home_tenant: str | None
     required_permissions: list[str]
+    # Lifetimes of secrets and certificates by value or PEM (entra_emulator/app_credentials.py).
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    application_permissions: list[str] = field(default_factory=list)  # Graph roles, app-only
 
 
 @dataclass
@@ -121,7 +134,6 @@ class EnterpriseApp:
     assignment_required: bool = False
     assigned_users: list[str] = field(default_factory=list)
     visible_to_users: bool = True
-    deleted: bool = False  # the service principal was deleted: no tokens (AADSTS700016)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from app.data.proxy import Proxy
 from app.data.proxy import ProxySettings
 from app.data.proxy import proxy_client
 from app.data.proxy import tls_context
-from app.helpdesk import owner_notice
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
@@ -27,6 +26,7 @@ from app.notify.settings import NotifySettings
 from app.platform import metrics
 from app.platform.ratelimits import RateLimits
 from app.tokens.broker import Broker
+from app.tokens.credential_alerts import CredentialAlerts
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
 from app.tokens.trail import Trail
@@ -46,6 +46,7 @@ KEEPALIVE = "portal.keepalive"
 PROXY = "portal.proxy"
 EXPORTER = "portal.exporter"
 TRAIL = "portal.trail"
+CREDENTIAL_ALERTS = "portal.credential_alerts"
 
 
 def build(
@@ -81,6 +82,17 @@ def build(
         delivered=metrics.delivered,
     )
     app.extensions[NOTIFIER] = notifier_
+    alerts = CredentialAlerts(
+        sessions=session_factory,
+        notifier=notifier_,
+        operators=tuple(config["OPERATOR_EMAILS"]),
+        public_url=config["PUBLIC_URL"],
+        counted=lambda credential, code: metrics.credential_refused(
+            f"{credential.kind}-{credential.position}", code
+        ),
+    )
+    app.extensions[CREDENTIAL_ALERTS] = alerts
+    identity_.credentials.on_failover = alerts.refused
     app.extensions[CONNECTION_STORE] = ConnectionStore(
         sessions=session_factory, vault=vault_, events=notifier_.publish
     )
@@ -88,7 +100,7 @@ def build(
     app.extensions[TRAIL] = Trail(lambda: engine, period=config["LAST_USED_RESOLUTION"])
     app.extensions[BROKER] = Broker(
         trail=app.extensions[TRAIL],
-        events=owner_notice.connection_events(notifier_, config["PUBLIC_URL"], connectors),
+        events=notifier_.publish,
         sessions=session_factory,
         engine=lambda: engine,
         vault=vault_,
