@@ -19,7 +19,7 @@ from app.platform import extensions
 @click.command("credentials")
 def credentials_command() -> None:
     """Show the portal's client credentials and their expiry; mail the reminders that are due."""
-    with portal.app_context():
+    with portal.app_context(IDENTITY_CHECK=False):  # Graph is asked only when it can be
         now = datetime.now(UTC)
         rows = extensions.identity().credential_status()
         for row in rows:
