@@ -162,6 +162,7 @@ def issue_code(flow: Flow, user: User) -> Response:
         segment=flow.segment,
         session_id=flow.session_id,
         auth_time=int(time.time()),
+        mfa=user.username in state.sessions[flow.session_id].mfa_done,
     )
     state.flows.pop(flow.id, None)
     log.info("issued code %s to %s for %s", fingerprint(code), flow.client_id, user.username)

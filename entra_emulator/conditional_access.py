@@ -1,4 +1,4 @@
-"""Conditional Access at refresh (MFA required, MFA registration, a block) and disabled accounts."""
+"""Conditional Access (MFA, a block, sign-in frequency) and the account lifecycle at refresh."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from entra_emulator import scopes
 from entra_emulator.control import ControlError
 from entra_emulator.control import json_body
+from entra_emulator.errors import CATALOGUE
 from entra_emulator.errors import EntraError
 from entra_emulator.runtime import current
 from entra_emulator.world import MFA_STATES
@@ -17,8 +18,18 @@ from entra_emulator.world import User
 from entra_emulator.world import World
 
 
-def check_refresh(world: World, user: User, scope: str | None, signed_in: float) -> None:
-    """Raise the AADSTS error Entra answers a refresh with when a policy now applies to user."""
+def check_refresh(
+    world: World, user: User, scope: str | None, signed_in: float, mfa: bool = False
+) -> None:
+    """Raise the AADSTS error Entra answers a refresh with when a policy now applies to user.
+
+    `mfa` tells whether the sign-in behind the refresh-token chain completed MFA.
+    """
+    if user.deleted:
+        code = int(world.settings["deleted_user_refresh_error"])
+        raise EntraError(
+            code if code in CATALOGUE else 50034, error="invalid_grant", username=user.username
+        )
     if user.disabled:  # a disabled account's refresh tokens stop working at once
         raise EntraError(50057)
     access = user.access
@@ -28,8 +39,8 @@ def check_refresh(world: World, user: User, scope: str | None, signed_in: float)
     if frequency and time.time() - signed_in > frequency:
         issued = time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime(signed_in))
         raise EntraError(70043, issued=issued, lifetime=f"{frequency} seconds")
-    if access.mfa == "off":
-        return
+    if access.mfa == "off" or (mfa and access.mfa == "required"):
+        return  # an MFA sign-in's refresh tokens carry the claim the policy asks for
     # Entra names the resource's app id in the message ('00000003-...' for Graph).
     refs = scopes.parse(world, scopes.split(scope)[1])
     resource = refs[0].definition.app_id if refs else ""
@@ -65,18 +76,52 @@ def post_access(username: str) -> ResponseReturnValue:
     }
 
 
+ACCOUNT_SWITCHES = ("disabled", "deleted", "password_expired")
+
+
 def post_account(username: str) -> ResponseReturnValue:
-    """Enable or disable a user's account ({"disabled": true}), as an admin does in Entra."""
+    """Change an account as an admin does in Entra: disable, delete, restore, reset a password.
+
+    Keys: disabled, deleted, password_expired (booleans) and password (a new one); keys left out
+    keep their value.
+    """
     user = _user(username)
     body = json_body()
-    if set(body) != {"disabled"} or not isinstance(body["disabled"], bool):
-        raise ControlError('expected {"disabled": true} or {"disabled": false}')
-    user.disabled = body["disabled"]
-    return {"username": user.username, "disabled": user.disabled}
+    unknown = set(body) - {*ACCOUNT_SWITCHES, "password"}
+    if not body or unknown:
+        raise ControlError(
+            "expected one or more of disabled, deleted, password_expired (booleans), password"
+        )
+    for key in ACCOUNT_SWITCHES:
+        if key in body and not isinstance(body[key], bool):
+            raise ControlError(f"{key}: expected a boolean")
+    if "password" in body:
+        if not isinstance(body["password"], str) or not body["password"]:
+            raise ControlError("password: expected a non-empty string")
+        change_password(user, body["password"])
+    for key in ACCOUNT_SWITCHES:
+        if key in body:
+            setattr(user, key, body[key])
+    return {"username": user.username, **{key: getattr(user, key) for key in ACCOUNT_SWITCHES}}
+
+
+def change_password(user: User, password: str) -> None:
+    """Set a new password; only public clients' refresh tokens die with the old one.
+
+    Microsoft's token revocation table: a changed or reset password revokes password-based
+    tokens, while confidential clients' refresh tokens stay alive.
+    """
+    state = current().state
+    user.password, user.password_expired = password, False
+    for record in state.refresh_tokens.values():
+        app = state.world.apps.get(record.client_id)
+        public = app is not None and not app.secrets and not app.certificates
+        if record.username == user.username and public:
+            record.revoked = True
 
 
 def _user(username: str) -> User:
-    """Return the world's user of this name, or refuse the control request."""
+    """Return the world's user of this name (deleted ones too), or refuse the request."""
     user = current().state.world.users.get(username.lower())
     if user is None:
         raise ControlError(f"username: unknown user {username!r}")

@@ -142,6 +142,8 @@ def _user(world: World, item: dict[str, Any], where: str) -> User:
         app_roles={k: list(v) for k, v in app_roles.items()},
         access=_access(get(item, "conditional_access", dict, where, {}), where),
         disabled=get(item, "disabled", bool, where, False),
+        deleted=get(item, "deleted", bool, where, False),
+        password_expired=get(item, "password_expired", bool, where, False),
     )
 
 

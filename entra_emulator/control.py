@@ -63,7 +63,8 @@ def get_state() -> ResponseReturnValue:
         ],
         "users": [
             {"username": u.username, "tenant": u.tenant, "oid": u.oid, "roles": u.roles,
-             "display_name": u.display_name, "storage_roles": u.storage_roles}
+             "display_name": u.display_name, "storage_roles": u.storage_roles,
+             "disabled": u.disabled, "deleted": u.deleted, "password_expired": u.password_expired}
             for u in world.users.values()
         ],
         "apps": [
@@ -236,6 +237,11 @@ def enterprise_app(tenant: str) -> ResponseReturnValue:
         if key == "assigned_users":
             value = [str(v).lower() for v in value]
         setattr(props, key, value)
+    if body.get("deleted") is True:  # deleting a service principal deletes its grants with it
+        state = current().state
+        state.grants = [
+            g for g in state.grants if (g.tenant, g.client_id) != (_tenant(tenant), client_id)
+        ]
     return vars(props)
 
 

@@ -149,15 +149,24 @@ class Emulator:
         cancel: bool = False,
         justification: str | None = None,
         session: requests.Session | None = None,
+        mfa_code: str | None = None,
+        new_password: str | None = None,
     ) -> str:
-        """Play a person through the emulator's pages; return the URL sent back to the app."""
+        """Play a person through the emulator's pages; return the URL sent back to the app.
+
+        The person types mfa_code (the demo code unless given) where MFA is asked for, and
+        new_password where an expired password must be updated (or stops there without one).
+        """
         browser = session or requests.Session()
         browser.trust_env = False
         browser.verify = str(self.ca_path)
         origins = {urlsplit(self.base_url).netloc, urlsplit(self.browser_url).netloc}
+        with self.state.lock:
+            code = mfa_code if mfa_code is not None else str(self.state.settings["mfa_demo_code"])
         person = testing.Person(
             username, password, accept, on_behalf_of_org, cancel, justification, origins
         )
+        person.mfa_code, person.new_password = code, new_password
         return person.run(auth_uri, browser)
 
 

@@ -31,6 +31,7 @@ CATALOGUE: dict[int, tuple[str, str]] = {
         "'{tenant}' and cannot access the application '{client_id}' in that tenant.",
     ),
     50034: ("invalid_request", "The user account {username} does not exist in the directory."),
+    50055: ("invalid_grant", "The password is expired."),
     50057: ("invalid_grant", "The user account is disabled."),
     50058: ("login_required", "A silent sign-in request was sent but no user is signed in."),
     50059: (

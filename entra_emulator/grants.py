@@ -76,6 +76,7 @@ def authorization_code(
         code=code,
         session_id=code.session_id,
         with_client_info=req.client_info,
+        mfa=code.mfa,
     )
 
 
@@ -100,7 +101,7 @@ def refresh_token(
     if req.tenant_id is not None and req.tenant_id != record.tenant:
         raise EntraError(700005)
     user = state.world.users[record.username]
-    conditional_access.check_refresh(state.world, user, req.scope, record.signed_in)
+    conditional_access.check_refresh(state.world, user, req.scope, record.signed_in, record.mfa)
     body = minting.issue(
         runtime,
         app,
@@ -109,6 +110,7 @@ def refresh_token(
         session_id=record.session_id,
         with_client_info=req.client_info,
         signed_in=record.signed_in,
+        mfa=record.mfa,
     )
     record.used, record.last_used = True, now
     log.info("refreshed %s for %s", fingerprint(req.refresh_token), record.username)

@@ -56,9 +56,9 @@ def service_principals(claims: dict[str, Any], _: re.Match[str]) -> Any:
         sp_id = service_principal_id(tid, resource.app_id)
         return {"value": [{"id": sp_id, "appId": resource.app_id, "displayName": resource.name}]}
     app = world.apps.get(app_id)
-    if app is None or (tid, app.client_id) not in world.enterprise_apps:
+    props = world.enterprise_apps.get((tid, app.client_id)) if app is not None else None
+    if app is None or props is None or props.deleted:
         return {"value": []}
-    props = world.enterprise_apps[(tid, app.client_id)]
     tags = ["WindowsAzureActiveDirectoryIntegratedApp"] + (
         [] if props.visible_to_users else ["HideApp"]
     )

@@ -46,6 +46,7 @@ def issue(
     session_id: str = "",
     with_client_info: bool = False,
     signed_in: float | None = None,
+    mfa: bool = False,
 ) -> dict[str, Any]:
     """Mint the token response for a user: one resource, consent-checked, scope echoed."""
     state = runtime.state
@@ -74,7 +75,7 @@ def issue(
         "access_token": access_token(runtime, app, user, resource, sorted(granted), lifetime),
     }
     if "offline_access" in oidc:
-        body["refresh_token"] = _new_refresh_token(state, app, user, session_id, signed_in)
+        body["refresh_token"] = _new_refresh_token(state, app, user, session_id, signed_in, mfa)
     if "openid" in oidc:
         body["id_token"] = id_token(runtime, app, user, code, session_id)
     if with_client_info:
@@ -87,6 +88,8 @@ def _check_app(state: State, app: App, user: User) -> None:
     if user.personal:
         return
     props = state.world.enterprise_app(user.tenant, app.client_id)
+    if props.deleted:  # the tenant's service principal is gone; consent would re-create it
+        raise EntraError(700016, client_id=app.client_id, tenant=user.tenant)
     if not props.account_enabled:
         raise EntraError(7000112, client_id=app.client_id, app_name=app.name)
     if props.assignment_required and user.username not in props.assigned_users:
@@ -100,7 +103,7 @@ def _check_app(state: State, app: App, user: User) -> None:
 
 
 def _new_refresh_token(
-    state: State, app: App, user: User, session_id: str, signed_in: float | None
+    state: State, app: App, user: User, session_id: str, signed_in: float | None, mfa: bool
 ) -> str:
     """Mint and store a fresh opaque refresh token (a rotated one keeps its chain's sign-in)."""
     value = new_secret("1.AR")
@@ -110,6 +113,7 @@ def _new_refresh_token(
         tenant=user.tenant,
         session_id=session_id,
         signed_in=time.time() if signed_in is None else signed_in,
+        mfa=mfa,
     )
     return value
 

@@ -11,6 +11,7 @@ from flask import Response
 from flask import g
 from flask import request
 
+from entra_emulator import conditional_access
 from entra_emulator.errors import EntraError
 from entra_emulator.pages import render
 from entra_emulator.runtime import allows_user
@@ -87,6 +88,10 @@ def proceed(flow: Flow) -> Response:
     """Show the next sign-in page, or hand a signed-in user to the flow's finisher."""
     user = _known_user(flow)
     if user is not None:
+        if user.access.blocked:  # Conditional Access decides once the user is known
+            raise EntraError(53003, suberror="message_only").page()
+        if user.access.mfa != "off" and user.username not in browser_session().mfa_done:
+            return mfa_page(flow, user)
         return FINISHERS[flow.kind](flow, user)
     if flow.params.get("prompt") == "none":
         raise EntraError(50058, error="login_required").redirect(
@@ -108,7 +113,7 @@ def _known_user(flow: Flow) -> User | None:
     accounts = browser_session().accounts
     hint = flow.params.get("login_hint", "").lower()
     name = hint if hint in accounts else (accounts[-1] if accounts and not hint else None)
-    if name is None or name not in users:
+    if name is None or name not in users or users[name].deleted:
         return None
     if not allows_user(flow.segment, flow.tenant, users[name].tenant):
         return None
@@ -141,12 +146,16 @@ def login() -> Response:
         flow.pick_account = False
         return email_page(flow)
     user = current().state.world.users.get(username)
-    if user is None:
+    if user is None or user.deleted:
         message = EntraError(50034, username=username).message
         return email_page(flow, username, f"AADSTS50034: {message}")
     _check_account_fits(flow, user)
     if step == "password":
         return _check_password(flow, user, request.form.get("password", ""))
+    if step == "update_password" and flow.pending == user.username:
+        return _update_password(flow, user)
+    if step == "mfa" and flow.username == user.username:
+        return _check_mfa(flow, user, request.form.get("otc", "").strip())
     return render("signin_password.html", flow=flow, username=user.username, error="")
 
 
@@ -169,6 +178,14 @@ def _check_password(flow: Flow, user: User, password: str) -> Response:
         return _password_refused(flow, user, 50126)
     if user.disabled:  # the password was right; Entra then refuses the account itself
         return _password_refused(flow, user, 50057)
+    if user.password_expired:  # AADSTS50055: Entra asks for a new password before going on
+        flow.pending = user.username
+        return _update_page(flow, user, "")
+    return _signed_in(flow, user)
+
+
+def _signed_in(flow: Flow, user: User) -> Response:
+    """Add the user to this browser's accounts and go on with the flow."""
     session = browser_session()
     if user.username in session.accounts:
         session.accounts.remove(user.username)
@@ -185,6 +202,55 @@ def _password_refused(flow: Flow, user: User, code: int) -> Response:
     return render(
         "signin_password.html", flow=flow, username=user.username, error=f"AADSTS{code}: {message}"
     )
+
+
+def _update_page(flow: Flow, user: User, error: str) -> Response:
+    """Render Entra's "Update your password" page (an expired password, AADSTS50055)."""
+    return render("signin_update_password.html", flow=flow, username=user.username, error=error)
+
+
+def _update_password(flow: Flow, user: User) -> Response:
+    """Check the current password and a new one typed twice; then the sign-in goes on."""
+    current_password = request.form.get("current_password", "")
+    new, again = request.form.get("new_password", ""), request.form.get("confirm_password", "")
+    if not secrets.compare_digest(current_password.encode(), user.password.encode()):
+        return _update_page(flow, user, "Your current password is incorrect.")
+    if not new or new != again:
+        return _update_page(flow, user, "The passwords don't match. Type the new password twice.")
+    if new == user.password:
+        return _update_page(flow, user, "You can't reuse your current password.")
+    conditional_access.change_password(user, new)
+    flow.pending = None
+    log.info("password updated for %s", user.username)
+    return _signed_in(flow, user)
+
+
+def mfa_page(flow: Flow, user: User, error: str = "") -> Response:
+    """Render the "Enter code" page (or "More information required" to register a method)."""
+    register = user.access.mfa == "registration"
+    code = current().state.settings["mfa_demo_code"]
+    return render(
+        "signin_mfa.html",
+        flow=flow,
+        username=user.username,
+        register=register,
+        demo_code=code,
+        error=error,
+    )
+
+
+def _check_mfa(flow: Flow, user: User, otc: str) -> Response:
+    """Accept the demo code: the browser session has now done MFA for this account."""
+    expected = str(current().state.settings["mfa_demo_code"])
+    if not secrets.compare_digest(otc.encode(), expected.encode()):
+        return mfa_page(
+            flow, user, "You didn't enter the expected verification code. Please try again."
+        )
+    if user.access.mfa == "registration":  # the method is registered; the policy still asks for it
+        user.access.mfa = "required"
+    browser_session().mfa_done.add(user.username)
+    log.info("MFA completed for %s", user.username)
+    return proceed(flow)
 
 
 def switch_account() -> Response:

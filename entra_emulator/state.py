@@ -59,6 +59,7 @@ class Code:
     auth_time: int
     created: float = field(default_factory=time.time)
     used: bool = False
+    mfa: bool = False  # the sign-in behind the code completed MFA
 
 
 @dataclass
@@ -72,6 +73,7 @@ class RefreshToken:
     signed_in: float = field(default_factory=time.time)  # the sign-in behind the whole chain
     revoked: bool = False
     used: bool = False
+    mfa: bool = False  # that sign-in completed MFA; Conditional Access reads it at refresh
 
 
 @dataclass
@@ -79,6 +81,7 @@ class BrowserSession:
     id: str
     accounts: list[str] = field(default_factory=list)
     session_state: str = field(default_factory=lambda: secrets.token_hex(16))
+    mfa_done: set[str] = field(default_factory=set)  # accounts that passed MFA in this browser
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Flow:
     redirect_uri: str
     tenant: str | None = None  # the tenant GUID named in the path, if any
     username: str | None = None
+    pending: str | None = None  # a user whose password was right but who must set a new one
     force_login: bool = False
     pick_account: bool = False
     created: float = field(default_factory=time.time)
@@ -152,6 +156,8 @@ class State:
         self, tenant: str, client_id: str, resource: str, scopes: list[str], principal: str | None
     ) -> Grant:
         """Add scopes to the (tenant, client, resource, principal) grant, creating it if needed."""
+        # A grant names the app's service principal: consent re-creates a deleted one.
+        self.world.enterprise_app(tenant, client_id).deleted = False
         for grant in self.grants:
             if (grant.tenant, grant.client_id, grant.resource, grant.principal) == (
                 tenant,

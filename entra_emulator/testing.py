@@ -120,6 +120,9 @@ class Person:
         self.accept, self.on_behalf, self.cancel = accept, on_behalf_of_org, cancel
         self.justification = justification
         self.origins = origins  # host:port of the emulator's two origins; any other is the app
+        self.mfa_code = ""  # typed on the "Enter code" page
+        self.new_password: str | None = None  # typed on "Update your password"; None stops there
+        self._updated = False
 
     def run(self, auth_uri: str, browser: requests.Session) -> str:
         """Follow pages from auth_uri until the browser would leave for the application."""
@@ -150,6 +153,16 @@ class Person:
             if any(t.startswith("AADSTS") for t in page.text):  # 50126, 50057: stop, not retry
                 raise SignInStopped(_code(page), kind, " ".join(page.text))
             return self._submit(url, page, password=self.password)
+        if kind == "signin-mfa":
+            if any(t.startswith("You didn't enter") for t in page.text):  # a wrong code: stop
+                raise SignInStopped(None, kind, " ".join(page.text))
+            return self._submit(url, page, otc=self.mfa_code)
+        if kind == "signin-update-password":
+            if self.new_password is None or self._updated:  # none to give, or it was refused
+                raise SignInStopped(50055, kind, " ".join(page.text))
+            new, self._updated = self.new_password, True
+            values = {"current_password": self.password, "new_password": new}
+            return self._submit(url, page, **values, confirm_password=new)
         if kind == "picker":
             return self._pick(url, page)
         if kind in ("consent", "admin-consent"):

@@ -36,6 +36,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "code_lifetime_seconds": 600,
     "single_use_refresh_tokens": False,
     "policy_applies_to_same_tenant_apps": True,
+    # Microsoft does not document what a refresh for a deleted user answers: 50034 (inferred).
+    "deleted_user_refresh_error": 50034,
+    "mfa_demo_code": "123456",  # the code the emulator's "Enter code" page accepts
     # Microsoft's published list (managed_consent.py); a world file may replace it.
     "recommended_2025_exclusions": list(ALL_EXCLUSIONS),
 }
@@ -88,6 +91,8 @@ class User:
     app_roles: dict[str, list[str]]
     access: Access = field(default_factory=Access)
     disabled: bool = False  # accountEnabled false: no sign-in, no refresh (AADSTS50057)
+    deleted: bool = False  # soft-deleted (restorable for 30 days): unknown at sign-in and refresh
+    password_expired: bool = False  # the sign-in asks for a new password first (AADSTS50055)
 
     @property
     def personal(self) -> bool:
@@ -134,6 +139,7 @@ class EnterpriseApp:
     assignment_required: bool = False
     assigned_users: list[str] = field(default_factory=list)
     visible_to_users: bool = True
+    deleted: bool = False  # the service principal was deleted: no tokens (AADSTS700016)
 
 
 @dataclass(frozen=True)

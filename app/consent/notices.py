@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from app.consent import records
@@ -21,18 +20,6 @@ from app.notify.senders import Mail
 from app.notify.settings import NotifySettings
 
 PORTAL = "Connector Consent Portal"
-
-
-def _html(paragraphs: Sequence[str], link: str, label: str) -> str:
-    """Return a small HTML body: escaped paragraphs and one link."""
-    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return f'<html><body>{body}<p><a href="{escape(link)}">{escape(label)}</a></p></body></html>'
-
-
-def _mail(to: str, subject: str, paragraphs: Sequence[str], link: str, label: str) -> Mail:
-    """Return one e-mail with the same words in text and HTML."""
-    text = "\n\n".join([*paragraphs, f"{label}: {link}"]) + "\n"
-    return Mail(to=to, subject=subject, text=text, html=_html(paragraphs, link, label))
 
 
 def status_url(public_url: str, request: ConsentRequest) -> str:
@@ -65,7 +52,7 @@ def to_admins(
     ]
     subject = f"Approval requested: {connector}"
     url = status_url(public_url, request)
-    return [_mail(admin, subject, lines, url, "Open the request") for admin in admins]
+    return [Mail.of(admin, subject, lines, url, "Open the request") for admin in admins]
 
 
 def to_requesters(
@@ -93,7 +80,7 @@ def to_requesters(
             "You can send a new request from the connector's page.",
         ]
         link, label = status_url(public_url, request), "View the request"
-    return [_mail(to, subject, lines, link, label) for to in requesters]
+    return [Mail.of(to, subject, lines, link, label) for to in requesters]
 
 
 def payload(db: DB, found: ConsentRequest, public_url: str) -> dict[str, Any]:

@@ -30,12 +30,25 @@ class Actor(StrEnum):
         """Return the heading for this actor's steps."""
         return _ACTOR_LABELS[self]
 
+    @property
+    def who(self) -> str:
+        """Return this actor as staff name them ("the user's organization's administrator")."""
+        return _ACTOR_NAMES[self]
+
 
 _ACTOR_LABELS = {
     Actor.USER: "What you can do",
     Actor.TENANT_ADMIN: "What your administrator must do",
     Actor.OPERATOR: "What the portal's operator must do",
     Actor.HELPDESK: "What your helpdesk can do",
+}
+
+
+_ACTOR_NAMES = {
+    Actor.USER: "the user",
+    Actor.TENANT_ADMIN: "an administrator of the user's organization",
+    Actor.OPERATOR: "the portal's operator",
+    Actor.HELPDESK: "the helpdesk",
 }
 
 
@@ -1015,10 +1028,84 @@ _BY_ERROR_ENTRIES = (
 )
 
 BY_CODE: Mapping[int, Diagnosis] = {d.code: d for d in _BY_CODE_ENTRIES if d.code is not None}
+
+# A stored connection's refresh failed: the same code means something else than at sign-in (the
+# account existed and the app worked when the connection was made).
+_AT_REFRESH_ENTRIES = (
+    _entry(
+        50034,
+        "account_deleted",
+        "The account was deleted",
+        "The Microsoft account behind the {connector} connection no longer exists in your "
+        "organization's directory, so Microsoft issues no tokens for it. Nothing was deleted "
+        "here: the connection and its code wait for the account.",
+        (
+            Step(
+                _ADMIN,
+                "If the account was deleted by mistake, restore it within 30 days: Microsoft Entra "
+                "admin center > Users > Deleted users > the user > Restore user.",
+            ),
+            Step(
+                _USER,
+                "Once the account is restored, Reconnect {connector}; your connection code keeps "
+                "working afterwards. If it is gone for good, the connection can be revoked.",
+            ),
+        ),
+        "reconnect",
+        _DOC_REFRESH,
+    ),
+    _entry(
+        65001,
+        "consent_withdrawn",
+        "Access to {connector} was withdrawn",
+        "Microsoft no longer has a consent on record for " + PORTAL + " to use {connector} for "
+        "this account: an administrator or the account's owner removed the permissions.",
+        (
+            Step(
+                _USER,
+                "Reconnect {connector} and press Accept on Microsoft's Permissions requested page; "
+                "your connection code keeps working afterwards.",
+            ),
+            Step(
+                _USER,
+                'If Microsoft answers "Need admin approval", send your administrators an approval '
+                "request from that page.",
+            ),
+            _ADMIN_GRANTS,
+        ),
+        "reconnect",
+        _DOC_CONSENT,
+    ),
+    _entry(
+        700016,
+        "app_removed",
+        PORTAL[:1].upper() + PORTAL[1:] + " was removed from your organization",
+        "An administrator deleted " + PORTAL + "'s enterprise application (its service "
+        "principal) in your organization, and its permissions with it, so Microsoft issues it "
+        "no tokens there.",
+        (
+            Step(
+                _ADMIN,
+                "If the portal should work again, add it back by granting consent for the "
+                "organization: press Grant for organization in the portal's admin console, or "
+                "sign in to the portal as an administrator and accept.",
+            ),
+            Step(
+                _USER,
+                "Once your administrator has added the portal again, Reconnect {connector}; your "
+                "connection code keeps working afterwards.",
+            ),
+        ),
+        "reconnect",
+        _DOC_PROPERTIES,
+    ),
+)
+AT_REFRESH: Mapping[int, Diagnosis] = {d.code: d for d in _AT_REFRESH_ENTRIES if d.code is not None}
 CATALOGUE: Mapping[str, Diagnosis] = {
     d.key: d
     for d in (
         *_BY_CODE_ENTRIES,
+        *_AT_REFRESH_ENTRIES,
         *_BY_ERROR_ENTRIES,
         CONSENT_CANCELLED,
         ADMIN_DECLINED,

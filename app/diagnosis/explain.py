@@ -17,6 +17,7 @@ from datetime import datetime
 
 from app.diagnosis.catalogue import ADMIN_DECLINED
 from app.diagnosis.catalogue import ADMIN_NOT_PERMITTED
+from app.diagnosis.catalogue import AT_REFRESH
 from app.diagnosis.catalogue import BY_CODE
 from app.diagnosis.catalogue import BY_ERROR
 from app.diagnosis.catalogue import CONSENT_CANCELLED
@@ -45,12 +46,18 @@ def diagnose(
     admin_consent: bool = False,
     connector: str | None = None,
     account_type: AccountType | None = None,
+    at_refresh: bool = False,
 ) -> Diagnosis:
-    """Return the diagnosis for an Entra error and the context it happened in."""
+    """Return the diagnosis for an Entra error and the context it happened in.
+
+    at_refresh: a stored connection's refresh failed, so the account and app once worked.
+    """
     code = _first_code(codes)
     if code is None:
         code = find_code(description)
     entry = _lookup(code, oauth_token(error), oauth_token(subcode), oauth_token(suberror))
+    if at_refresh and entry.code is not None:
+        entry = AT_REFRESH.get(entry.code, entry)
     if admin_consent:
         entry = _for_admin_consent(entry)
     elif account_type == "personal":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from typing import TypeVar
 
@@ -36,8 +37,13 @@ def people(db: DB, query: str, tenants: frozenset[str] | None) -> list[str]:
     return sorted(set(found))
 
 
-def person(db: DB, username: str, tenants: frozenset[str] | None) -> dict[str, Any]:
-    """Return one person's connections, requests, failed flows, links and reads, in scope."""
+def person(
+    db: DB, username: str, tenants: frozenset[str] | None, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return one person's connections, requests, failed flows, links and reads, in scope.
+
+    names: connector id -> name, for the diagnoses' texts.
+    """
     connections = list(
         db.scalars(
             _in_scope(select(Connection), tenants)
@@ -47,7 +53,7 @@ def person(db: DB, username: str, tenants: frozenset[str] | None) -> dict[str, A
     )
     return {
         "username": username,
-        "connections": [health(c) for c in connections],
+        "connections": [health(c, (names or {}).get(c.connector)) for c in connections],
         "requests": _consent_requests(db, username, tenants),
         "failures": _failures(db, username),
         "links": links.for_person(db, username, tenants),
@@ -60,22 +66,25 @@ def _in_scope(query: Select[tuple[T]], tenants: frozenset[str] | None) -> Select
     return query if tenants is None else query.where(Connection.tenant_id.in_(sorted(tenants)))
 
 
-def health(connection: Connection) -> dict[str, Any]:
+def health(connection: Connection, connector: str | None = None) -> dict[str, Any]:
     """Return a connection with its health, idle days and last error's diagnosis."""
     code = connection.last_error_code or ""
     return {
         "row": connection,
         "idle_days": keepalive.idle_days(connection),
         "near_limit": keepalive.near_limit(connection),
-        "diagnosis": explain_code(code) if code else None,
+        "diagnosis": explain_code(code, connector, at_refresh=True) if code else None,
         "status_reauth": connection.status == REAUTHENTICATION_REQUIRED,
     }
 
 
-def explain_code(code: str, connector: str | None = None) -> Diagnosis:
-    """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant"."""
+def explain_code(code: str, connector: str | None = None, *, at_refresh: bool = False) -> Diagnosis:
+    """Return the diagnosis for a stored "AADSTS50173" or OAuth error such as "invalid_grant".
+
+    at_refresh: the code is a connection's last refresh error, not a failed sign-in's.
+    """
     error = None if code.upper().startswith("AADSTS") else code
-    return explain.diagnose(error, code, connector=connector)
+    return explain.diagnose(error, code, connector=connector, at_refresh=at_refresh)
 
 
 def _failures(db: DB, username: str) -> list[dict[str, Any]]:

@@ -20,6 +20,9 @@ MSAL_EXPIRY_MARGIN = 300  # MSAL treats an access token with < 5 minutes left as
 REFUSED_ERRORS = frozenset(
     {"invalid_grant", "interaction_required", "consent_required", "login_required", "invalid_scope"}
 )
+# unauthorized_client with these codes names the app's state in the connection's own tenant (its
+# enterprise app deleted or disabled there): that connection needs its admin, the others work.
+TENANT_APP_CODES = frozenset({700016, 7000112})
 
 
 class RefreshRefused(Exception):
@@ -80,7 +83,9 @@ def refresh_error(result: Mapping[str, Any]) -> Exception:
     """Turn MSAL's error dict from a silent call into RefreshRefused or a retryable error."""
     error = str(result.get("error") or "")
     codes = tuple(int(c) for c in result.get("error_codes") or () if str(c).isdigit())
-    if error in REFUSED_ERRORS:
+    if error in REFUSED_ERRORS or (
+        error == "unauthorized_client" and TENANT_APP_CODES & set(codes)
+    ):
         return RefreshRefused(error, codes, result.get("suberror"))
     # invalid_client and friends are the operator's problem, not the connection's: retry later.
     log.warning("token endpoint error %r codes=%s", error[:64], codes[:3])

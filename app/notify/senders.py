@@ -7,10 +7,12 @@ import binascii
 import json
 import smtplib
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from email.message import EmailMessage
+from html import escape
 from typing import Any
 from typing import Protocol
 from urllib.parse import unquote
@@ -31,6 +33,14 @@ class Mail:
     subject: str
     text: str
     html: str
+
+    @classmethod
+    def of(cls, to: str, subject: str, paragraphs: Sequence[str], link: str, label: str) -> Mail:
+        """Return one e-mail with the same words in text and HTML: escaped paragraphs, a link."""
+        text = "\n\n".join([*paragraphs, f"{label}: {link}"]) + "\n"
+        body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+        link_html = f'<p><a href="{escape(link)}">{escape(label)}</a></p>'
+        return cls(to, subject, text, f"<html><body>{body}{link_html}</body></html>")
 
 
 class Settings(Protocol):

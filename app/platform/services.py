@@ -17,6 +17,7 @@ from app.data.proxy import Proxy
 from app.data.proxy import ProxySettings
 from app.data.proxy import proxy_client
 from app.data.proxy import tls_context
+from app.helpdesk import owner_notice
 from app.helpdesk.keepalive import KeepAlive
 from app.helpdesk.links import Links
 from app.identity.entra import Identity
@@ -100,7 +101,7 @@ def build(
     app.extensions[TRAIL] = Trail(lambda: engine, period=config["LAST_USED_RESOLUTION"])
     app.extensions[BROKER] = Broker(
         trail=app.extensions[TRAIL],
-        events=notifier_.publish,
+        events=owner_notice.connection_events(notifier_, config["PUBLIC_URL"], connectors),
         sessions=session_factory,
         engine=lambda: engine,
         vault=vault_,

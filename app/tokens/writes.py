@@ -26,6 +26,7 @@ from app.tokens.vault import Vault
 log = logging.getLogger(__name__)
 # notify.Notifier.publish: webhooks for connection events (None: nobody listens).
 Events = Callable[[str, dict[str, Any]], None] | None
+OWNER = "owner"  # an event's owner address: for the owner's mail, never sent to webhooks
 
 
 class Transaction:
@@ -117,7 +118,7 @@ class RowWrites:
             db.add(audit("api", "connection.reauthentication_required", row.id, code=code))
         log.info("connection %s needs reauthentication (%s)", row.id, code)
         publish(self._events, "connection.reauthentication_required", row.id, row.connector,
-                code=code)  # fmt: skip
+                code=code, **{OWNER: row.username})  # fmt: skip
 
     def touch(self, row: TokenRow) -> None:
         """Record use at most once per resolution period, to avoid a write per call."""

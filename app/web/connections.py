@@ -66,7 +66,8 @@ def _why_sign_in(connection: Connection) -> tuple[str, str] | None:
     """Return why this connection needs a sign-in and the owner's first step, if Entra said."""
     if not connection.last_error_code:
         return None
-    found = lookup.explain_code(connection.last_error_code, _names().get(connection.connector))
+    name = _names().get(connection.connector)
+    found = lookup.explain_code(connection.last_error_code, name, at_refresh=True)
     if not found.known:
         return None
     steps = found.steps_for(Actor.USER)
@@ -152,11 +153,15 @@ def _confirm(action: str, connection: Connection) -> ResponseReturnValue:
 def reconnect_page(connection_id: str) -> ResponseReturnValue:
     """Explain why a connection needs to be reconnected, with the Reconnect button."""
     connection = _existing(connection_id)
+    connector = find(connection.connector)
+    code = connection.last_error_code if connection.status == REAUTHENTICATION_REQUIRED else ""
+    found = lookup.explain_code(code, connector.name, at_refresh=True) if code else None
     return render_template(
         "connections/reconnect.html",
         connection=connection,
-        connector=find(connection.connector),
+        connector=connector,
         owner=_viewer_owns(connection),
+        diagnosis=found if found is not None and found.known else None,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask.typing import ResponseReturnValue
 
@@ -90,10 +91,14 @@ FAILURE = failed  # what every failed flow shows, whoever started it
 
 @bp.get("/help/aadsts/<int:code>")
 def aadsts(code: int) -> ResponseReturnValue:
-    """Show the diagnosis for one AADSTS code, for sharing with a colleague."""
+    """Show the diagnosis for one AADSTS code, for sharing with a colleague.
+
+    ?at=refresh explains it as a stored connection's refresh error rather than a sign-in's.
+    """
     if code > 99_999_999:
         raise NotFound()
-    found = explain.diagnose(None, f"AADSTS{code}")
+    at_refresh = request.args.get("at") == "refresh"
+    found = explain.diagnose(None, f"AADSTS{code}", at_refresh=at_refresh)
     return render_template(
         "outcomes/diagnosis.html",
         diagnosis=found,

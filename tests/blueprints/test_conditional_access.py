@@ -11,6 +11,7 @@ from flask import Flask
 from app.models import REAUTHENTICATION_REQUIRED
 from app.platform.extensions import notifier
 from entra_emulator import Emulator
+from entra_emulator.testing import SignInStopped
 from tests.blueprints.test_consent import Hook
 from tests.conftest import row as row_of
 from tests.signins import Web
@@ -59,13 +60,19 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
     told = [e for e in receiver.events() if e == "connection.reauthentication_required"]
     assert len(told) == 1, receiver.events()
 
+    reconnect = tool.get(f"/connections/{connection_id}/reconnect").get_data(as_text=True)
+    assert f"<strong>{words[0]}.</strong>" in reconnect  # the page the owner's link opens
     owner = Web(app.test_client(), entra)
-    owner.sign_in(USER)
-    page = owner.page("/connections")
-    assert (
-        "Reauthentication required" in page and f"<strong>{words[0]}.</strong> {words[1]}" in page
-    )
-    assert 'Never<br><span class="trail-by">tried by ' in page  # the refused reads were no use
+    if policy.get("blocked"):  # the policy blocks the portal's own sign-in too: Entra's page
+        with pytest.raises(SignInStopped) as stopped:
+            owner.sign_in(USER)
+        assert stopped.value.code == 53003
+    else:  # the owner passes MFA at Microsoft's "Enter code" page, then sees why
+        owner.sign_in(USER)
+        page = owner.page("/connections")
+        assert "Reauthentication required" in page
+        assert f"<strong>{words[0]}.</strong> {words[1]}" in page
+        assert 'Never<br><span class="trail-by">tried by ' in page  # the refused reads
 
     app.config["HELPDESK_USERS"] = [staff_id(entra, "helpdesk@contoso.test")]  # every tenant
     helpdesk = Web(app.test_client(), entra)

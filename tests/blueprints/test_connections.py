@@ -147,7 +147,7 @@ def test_refused_refresh_gives_a_working_reauthenticate_url(
     assert body["error"] == "reauthentication_required"
     path = urlsplit(body["reauthenticate_url"]).path
     page = web.client.get(path).get_data(as_text=True)
-    assert "Reconnect OneDrive" in page and "no longer accepts" in page
+    assert "Reconnect OneDrive" in page and "Your sign-in to OneDrive was revoked.</strong>" in page
     start = web.client.post(path, data={"csrf_token": web.csrf(path)})
     done = web.callback(entra.sign_in(start.headers["Location"], "user@fabrikam.test"))
     assert done.status_code == 303

@@ -27,7 +27,9 @@ def test_state_lists_tenants_users_and_apps_without_passwords(emu: Emulator) -> 
         "fabrikam.test",
         "northwind.test",
     }
-    assert "password" not in str(state)
+    assert all("password" not in user and "secret" not in str(user) for user in state["users"])
+    assert "'demo'" not in str(state)  # no user's password value, under any key
+    assert {u["password_expired"] for u in state["users"]} == {False}  # only whether it expired
     assert any(u["username"] == "pat@outlook.test" for u in state["users"])
     contoso = next(t for t in state["tenants"] if t["domains"][0] == "contoso.test")
     assert (contoso["policy"], contoso["workflow"]) == ("recommended-2025", False)

@@ -55,13 +55,15 @@ def find_person() -> ResponseReturnValue:
     if query and asked_here:
         link_events.audit(db.session, staff(), "helpdesk.lookup", query, found=str(len(people)))
         db.session.commit()
+    connectors = extensions.connectors()
+    names = {c.id: c.name for c in connectors.values()}
     return render_template(
         "helpdesk/users.html",
         query=query,
         confirm=bool(query) and not asked_here,
-        people=[lookup.person(db.session, username, tenants) for username in people],
+        people=[lookup.person(db.session, username, tenants, names) for username in people],
         status_labels=STATUS_LABELS,
-        connectors=extensions.connectors(),
+        connectors=connectors,
         limit_days=keepalive.INACTIVITY_LIMIT_DAYS,
         trail_days=current_app.config["ACCESS_TRAIL_DAYS"],
     )
