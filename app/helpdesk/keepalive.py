@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 INACTIVITY_LIMIT_DAYS = 90  # Entra's refresh tokens die after 90 days without use
 NEAR_LIMIT_DAYS = 75
 RECONNECT_LINK_DAYS = 7
+# Set while the job refreshes: a refusal then gets the job's reconnect mail, not a second one.
+MAILS_THE_OWNER: ContextVar[bool] = ContextVar("keep_alive_mails_the_owner", default=False)
 
 
 @dataclass
@@ -97,6 +100,7 @@ class KeepAlive:
         """Refresh every idle connection; flag and mail the owners of those that cannot refresh."""
         report = Report()
         for connection_id in due(db, days if days is not None else self.days, now):
+            told = MAILS_THE_OWNER.set(True)  # its own mail, with a link, tells the owner
             try:
                 self._broker.connection_token(connection_id, force_refresh=True)
             except ReauthenticationRequired:
@@ -111,6 +115,8 @@ class KeepAlive:
                 report.unavailable.append(connection_id)
             else:
                 report.refreshed.append(connection_id)
+            finally:
+                MAILS_THE_OWNER.reset(told)
         link_events.audit(db, "keep-alive job", "jobs.keep_alive", "-", **_counts(report))
         db.commit()
         return report

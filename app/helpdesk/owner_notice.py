@@ -7,6 +7,7 @@ from typing import Any
 
 from app.connectors import Connector
 from app.diagnosis.catalogue import Actor
+from app.helpdesk import keepalive
 from app.helpdesk.lookup import explain_code
 from app.notify.deliveries import Notifier
 from app.notify.senders import Mail
@@ -27,7 +28,13 @@ def connection_events(
     def events(event: str, data: dict[str, Any]) -> None:
         owner = str(data.pop(OWNER, ""))
         mails: list[Mail] = []
-        if event == NEEDS_SIGN_IN and notifier.settings.smtp_url and "@" in owner:
+        mailed_elsewhere = keepalive.MAILS_THE_OWNER.get()
+        if (
+            event == NEEDS_SIGN_IN
+            and notifier.settings.smtp_url
+            and "@" in owner
+            and not mailed_elsewhere
+        ):
             connector = connectors.get(str(data.get("connector")))
             name = connector.name if connector else str(data.get("connector"))
             mails.append(sign_in_mail(public_url, owner, name, data))
