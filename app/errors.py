@@ -167,6 +167,18 @@ class CodeNotInHeader(PortalError):
         return {"WWW-Authenticate": 'Bearer error="invalid_request"'}
 
 
+class BadClaims(PortalError):
+    """The token API's claims parameter is not a claims challenge's base64 value."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Bad claims"
+    message = (
+        "The claims parameter must be the base64 claims value of a resource's "
+        "WWW-Authenticate challenge (a JSON object)."
+    )
+
+
 class ScopeNotAllowed(PortalError):
     """A code asked for a resource or scope its connector was not consented for."""
 

@@ -113,6 +113,7 @@ def change_password(user: User, password: str) -> None:
     """
     state = current().state
     user.password, user.password_expired = password, False
+    user.critical_event_at = time.time()  # a CAE critical event: capable tokens are challenged
     for record in state.refresh_tokens.values():
         app = state.world.apps.get(record.client_id)
         public = app is not None and not app.secrets and not app.certificates

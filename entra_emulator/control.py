@@ -205,6 +205,10 @@ def revoke_refresh_tokens() -> ResponseReturnValue:
             continue
         record.revoked = True
         revoked += 1
+    users = current().state.world.users
+    for user in users.values():  # revokeSignInSessions is a CAE critical event
+        if username and user.username == username.lower():
+            user.critical_event_at = time.time()
     return {"revoked": revoked}
 
 

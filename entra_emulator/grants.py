@@ -77,6 +77,7 @@ def authorization_code(
         session_id=code.session_id,
         with_client_info=req.client_info,
         mfa=code.mfa,
+        cae=minting.capable(req.claims),
     )
 
 
@@ -111,6 +112,7 @@ def refresh_token(
         with_client_info=req.client_info,
         signed_in=record.signed_in,
         mfa=record.mfa,
+        cae=minting.capable(req.claims),
     )
     record.used, record.last_used = True, now
     log.info("refreshed %s for %s", fingerprint(req.refresh_token), record.username)

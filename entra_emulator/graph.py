@@ -21,9 +21,12 @@ from entra_emulator.graph_common import GRAPH_APP_ID
 from entra_emulator.graph_common import GraphError
 from entra_emulator.graph_common import error_response
 from entra_emulator.graph_common import stamp
+from entra_emulator.resources import ClaimsChallenge
 from entra_emulator.resources import TokenProblem
 from entra_emulator.resources import bearer
+from entra_emulator.resources import check_critical_events
 from entra_emulator.resources import has_scope
+from entra_emulator.runtime import current
 from entra_emulator.scopes import GRAPH
 
 Handler = Callable[[dict[str, Any], re.Match[str]], Any]
@@ -96,6 +99,11 @@ def _answer(path: str) -> Response:
         return downloads.download(path.removeprefix("_download/"))
     try:
         claims = bearer([GRAPH, GRAPH_APP_ID])
+        check_critical_events(claims)  # Graph evaluates CAE events (SharePoint, Exchange too)
+    except ClaimsChallenge as challenge:
+        authorize = f"{current().browser_url}/common/oauth2/authorize"
+        header = challenge.header(authorize, GRAPH_APP_ID)
+        return error_response(401, "InvalidAuthenticationToken", str(challenge), header)
     except TokenProblem as problem:
         return error_response(401, "InvalidAuthenticationToken", str(problem))
     for pattern, handler, needed, denied in ROUTES:

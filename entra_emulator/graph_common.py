@@ -54,8 +54,8 @@ def stamp(response: Response) -> Response:
     return response
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """Return Graph's error JSON, with WWW-Authenticate on 401."""
+def error_response(status: int, code: str, message: str, challenge: str = "") -> Response:
+    """Return Graph's error JSON, with WWW-Authenticate on 401 (a CAE challenge's if given)."""
     request_id, client_request_id = request_ids()
     inner = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
@@ -64,7 +64,9 @@ def error_response(status: int, code: str, message: str) -> Response:
     }
     response = jsonify({"error": {"code": code, "message": message, "innerError": inner}})
     response.status_code = status
-    if status == 401:
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
+    elif status == 401:
         response.headers["WWW-Authenticate"] = (
             f'Bearer realm="", authorization_uri="{current().browser_url}/common/oauth2/authorize",'
             f' client_id="{GRAPH_APP_ID}"'

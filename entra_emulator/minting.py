@@ -18,6 +18,7 @@ from entra_emulator.state import Code
 from entra_emulator.state import RefreshToken
 from entra_emulator.state import State
 from entra_emulator.state import new_secret
+from entra_emulator.world import DEFAULT_SETTINGS
 from entra_emulator.world import ROLE_IDS
 from entra_emulator.world import App
 from entra_emulator.world import User
@@ -47,6 +48,7 @@ def issue(
     with_client_info: bool = False,
     signed_in: float | None = None,
     mfa: bool = False,
+    cae: bool = False,
 ) -> dict[str, Any]:
     """Mint the token response for a user: one resource, consent-checked, scope echoed."""
     state = runtime.state
@@ -67,12 +69,20 @@ def issue(
             65001, suberror="consent_required", client_id=app.client_id, app_name=app.name
         )
     lifetime = int(state.settings["access_token_lifetime_seconds"])
+    # A CAE-capable client gets a long-lived token from a resource that evaluates CAE (Graph
+    # here; Storage and Dataverse do not). A lifetime set below the default (a token lifetime
+    # policy, or a test's short one) applies to CAE tokens too: inferred.
+    cae = cae and resource == scopes.GRAPH
+    if cae and lifetime >= DEFAULT_SETTINGS["access_token_lifetime_seconds"]:
+        lifetime = max(lifetime, int(state.settings["cae_access_token_lifetime_seconds"]))
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "scope": scopes.echo(chosen, granted, oidc),
         "expires_in": lifetime,
         "ext_expires_in": lifetime,
-        "access_token": access_token(runtime, app, user, resource, sorted(granted), lifetime),
+        "access_token": access_token(
+            runtime, app, user, resource, sorted(granted), lifetime, cae=cae
+        ),
     }
     if "offline_access" in oidc:
         body["refresh_token"] = _new_refresh_token(state, app, user, session_id, signed_in, mfa)
@@ -136,10 +146,27 @@ def wids(user: User) -> list[str]:
     return [] if user.personal else [*user.roles, ROLE_IDS["User"]]
 
 
+def capable(claims: str) -> bool:
+    """Tell whether a token request's claims parameter declares the CP1 capability (CAE)."""
+    try:
+        parsed = json.loads(claims) if claims else {}
+        values = parsed["access_token"]["xms_cc"]["values"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return isinstance(values, list) and "cp1" in {str(v).lower() for v in values}
+
+
 def access_token(
-    runtime: Runtime, app: App, user: User, resource: str, scp: list[str], lifetime: int
+    runtime: Runtime,
+    app: App,
+    user: User,
+    resource: str,
+    scp: list[str],
+    lifetime: int,
+    *,
+    cae: bool = False,
 ) -> str:
-    """Mint a signed delegated access token for one resource."""
+    """Mint a signed delegated access token for one resource (xms_cc for a CAE client)."""
     claims = _common_claims(lifetime) | {
         "aud": resource,
         "iss": runtime.issuer(user.tenant),
@@ -157,6 +184,8 @@ def access_token(
         "ver": "1.0",
         "wids": wids(user),
     }
+    if cae:
+        claims["xms_cc"] = ["CP1"]
     return runtime.keys.sign(claims)
 
 

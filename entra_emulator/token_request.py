@@ -24,6 +24,7 @@ class TokenRequest:
     refresh_token: str = ""
     scope: str = ""
     client_info: bool = False  # client_info=1: the response carries client_info
+    claims: str = ""  # the claims request parameter (JSON): client capabilities, a challenge
 
     @classmethod
     def parse(
@@ -51,6 +52,7 @@ class TokenRequest:
             refresh_token=form.get("refresh_token", ""),
             scope=form.get("scope", ""),
             client_info=form.get("client_info") == "1",
+            claims=form.get("claims", ""),
         )
 
 

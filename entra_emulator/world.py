@@ -39,6 +39,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Microsoft does not document what a refresh for a deleted user answers: 50034 (inferred).
     "deleted_user_refresh_error": 50034,
     "mfa_demo_code": "123456",  # the code the emulator's "Enter code" page accepts
+    # Access tokens for clients declaring the CP1 capability (CAE): Entra gives 20 to 28 hours.
+    "cae_access_token_lifetime_seconds": 28 * 3600,
     # Microsoft's published list (managed_consent.py); a world file may replace it.
     "recommended_2025_exclusions": list(ALL_EXCLUSIONS),
 }
@@ -93,6 +95,9 @@ class User:
     disabled: bool = False  # accountEnabled false: no sign-in, no refresh (AADSTS50057)
     deleted: bool = False  # soft-deleted (restorable for 30 days): unknown at sign-in and refresh
     password_expired: bool = False  # the sign-in asks for a new password first (AADSTS50055)
+    # A critical event's time (sessions revoked, password changed): CAE resources refuse
+    # capable tokens issued before it with a claims challenge.
+    critical_event_at: float = 0.0
 
     @property
     def personal(self) -> bool:

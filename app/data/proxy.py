@@ -21,6 +21,7 @@ from app.connectors import Connector
 from app.data import targets
 from app.errors import BadProxyRequest
 from app.errors import TemporarilyUnavailable
+from app.identity import claims
 from app.tokens.broker import Broker
 
 CHUNK = 64 * 1024
@@ -136,10 +137,13 @@ class Proxy:
         sent = _request_headers(headers) | dict(target.headers)
         answer = self._send(method, url, sent, token)
         if answer.status == 401:  # a revoked or expired token: one forced refresh, once
+            # A CAE resource's claims challenge goes into that refresh (then 409 if it needs a
+            # sign-in); a plain 401 is an expired or revoked token.
+            challenge = claims.from_challenge(answer.headers.get("WWW-Authenticate", ""))
             answer.drain_conn()  # a short error body: read it so that the connection is reused
             answer.release_conn()
-            token = self._broker.access_token(code, force_refresh=True)["access_token"]
-            answer = self._send(method, url, sent, token)
+            refreshed = self._broker.access_token(code, force_refresh=True, claims=challenge)
+            answer = self._send(method, url, sent, refreshed["access_token"])
         return Upstream(
             status=answer.status,
             headers=_response_headers(answer.headers),

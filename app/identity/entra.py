@@ -53,6 +53,7 @@ class Identity(MsalClients):
         domain_hint: str | None = None,
         prompt: str | None = None,
         tenant: str | None = None,
+        claims: str | None = None,
     ) -> dict[str, Any]:
         """Begin an auth-code flow for a connector; store the result server-side by its state."""
         authority = tenant or default_authority_tenant(connector, account_type)
@@ -64,6 +65,7 @@ class Identity(MsalClients):
                 login_hint=login_hint,
                 domain_hint=domain_hint,
                 prompt=prompt,
+                claims_challenge=claims,
             )
         except ValueError as error:  # a bad prompt value or scope: our bug, not the user's
             raise IdentityUnavailable("The sign-in request could not be built.") from error
@@ -133,8 +135,12 @@ class Identity(MsalClients):
         scopes: Sequence[str],
         authority_tenant: str,
         force_refresh: bool = False,
+        claims: str | None = None,
     ) -> TokenOutcome:
-        """Return an access token, refreshing through MSAL when the cache has none fresh."""
+        """Return an access token, refreshing through MSAL when the cache has none fresh.
+
+        claims: a resource's claims challenge (JSON); MSAL then refreshes with it.
+        """
         cache = msal.SerializableTokenCache()
         cache.deserialize(cache_blob)
         first = self.credentials.current
@@ -155,7 +161,10 @@ class Identity(MsalClients):
             result = self._authenticated(
                 build,
                 lambda client: client.acquire_token_silent_with_error(
-                    list(scopes), account, force_refresh=force_refresh
+                    list(scopes),
+                    account,
+                    force_refresh=force_refresh or bool(claims),
+                    claims_challenge=claims,
                 ),
             )
         except (

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from urllib3.util.retry import Retry
 
 from app.errors import PortalError
+from app.identity import claims
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def build_client(
             http_client=http,
             http_cache=HTTP_CACHE,
             token_cache=cache,
+            # CP1: the portal handles claims challenges, so Entra may issue CAE tokens to it.
+            client_capabilities=claims.capabilities(),
         )
     except (
         requests.RequestException,

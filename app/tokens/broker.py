@@ -7,6 +7,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 from sqlalchemy import Row
@@ -18,6 +19,7 @@ from app.errors import InvalidToken
 from app.errors import ReauthenticationRequired
 from app.errors import ScopeNotAllowed
 from app.errors import TemporarilyUnavailable
+from app.identity import claims as claim_codec
 from app.identity.entra import Identity
 from app.identity.outcomes import RefreshRefused
 from app.identity.outcomes import TokenOutcome
@@ -89,22 +91,25 @@ class Broker:
         *,
         force_refresh: bool = False,
         before: Callable[[str], object] | None = None,
+        claims: str | None = None,
     ) -> dict[str, Any]:
         """Return a current access token for the connection this code belongs to.
 
         `before` is called with the connector id once the code is known and before any refresh:
-        the proxy refuses a path there, with one lookup instead of two.
+        the proxy refuses a path there, with one lookup instead of two. `claims` is a resource's
+        claims challenge (JSON): the cached token is not enough, MSAL refreshes with it.
         """
         row = self._find(code)
         if before is not None:
             before(row.connector)
         wanted = self._allowed_scopes(row, scopes)
         if row.status == REAUTHENTICATION_REQUIRED:
-            raise self._reauthenticate(row)
+            raise self._reauthenticate(row, claims)
         # force_refresh: the resource refused the cached token (the proxy's one retry on a 401).
+        force_refresh = force_refresh or bool(claims)
         outcome = None if force_refresh else self._cached(row, wanted)
         if outcome is None:  # the refresh's own write records the use: one write, not two
-            outcome = self._refresh(row, wanted, force=force_refresh, used=True)
+            outcome = self._refresh(row, wanted, force=force_refresh, used=True, claims=claims)
         else:
             self._rows.touch(row)
         return {
@@ -197,7 +202,12 @@ class Broker:
         return self._identity.cached_token(self._open(row), row.home_account_id, scopes)
 
     def _refresh(
-        self, row: TokenRow, scopes: Sequence[str], force: bool = False, used: bool = False
+        self,
+        row: TokenRow,
+        scopes: Sequence[str],
+        force: bool = False,
+        used: bool = False,
+        claims: str | None = None,
     ) -> TokenOutcome:
         """Refresh under the connection's lock, re-reading the row a sibling may have updated."""
         with self._locks.hold(row.id, self._lock_ttl) as held:
@@ -210,16 +220,26 @@ class Broker:
             if not held:  # the holder is still at Entra; never refresh beside it
                 raise TemporarilyUnavailable(retry_after=1)
             with self._slots.hold():
-                return self._refresh_held(current, scopes, force, used)
+                return self._refresh_held(current, scopes, force, used, claims)
 
     def _refresh_held(
-        self, row: TokenRow, scopes: Sequence[str], force: bool = False, used: bool = False
+        self,
+        row: TokenRow,
+        scopes: Sequence[str],
+        force: bool = False,
+        used: bool = False,
+        claims: str | None = None,
     ) -> TokenOutcome:
         """Call Entra while holding the lock; store only over the version we read."""
         for _ in range(SIBLING_RETRIES + 1):
             try:
                 outcome = self._identity.token_for(
-                    self._open(row), row.home_account_id, scopes, row.authority_tenant, force
+                    self._open(row),
+                    row.home_account_id,
+                    scopes,
+                    row.authority_tenant,
+                    force,
+                    claims,
                 )
             except TemporarilyUnavailable:
                 self._refreshed("unavailable")
@@ -231,7 +251,7 @@ class Broker:
                     row = fresh
                     continue
                 self._rows.mark_reauthentication(row, refused)
-                raise self._reauthenticate(row) from None
+                raise self._reauthenticate(row, claims) from None
             except ReauthenticationRequired:
                 self._rows.mark_reauthentication(row, RefreshRefused("no_refresh_token"))
                 raise self._reauthenticate(row) from None
@@ -241,9 +261,12 @@ class Broker:
             return outcome
         raise TemporarilyUnavailable(retry_after=1)
 
-    def _reauthenticate(self, row: TokenRow) -> ReauthenticationRequired:
-        """Return the 409 error with the reconnect link."""
-        return ReauthenticationRequired(reauthenticate_url=self.reauthenticate_url(row.id))
+    def _reauthenticate(self, row: TokenRow, claims: str | None = None) -> ReauthenticationRequired:
+        """Return the 409 error with the reconnect link (carrying a claims challenge, if any)."""
+        url = self.reauthenticate_url(row.id)
+        if claims:  # the new sign-in must satisfy the challenge the resource made
+            url += "?" + urlencode({"claims": claim_codec.encode(claims)})
+        return ReauthenticationRequired(reauthenticate_url=url)
 
     def _open(self, row: TokenRow) -> str:
         """Decrypt the row's MSAL cache."""

@@ -9,6 +9,7 @@ from flask import Response
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from app.identity import claims
 from app.platform import extensions
 from app.web.bearer import bearer_code
 from app.web.bearer import limited
@@ -24,7 +25,7 @@ def token() -> ResponseReturnValue:
     """Trade a connection code for a current access token."""
     code = bearer_code()
     scopes = requested_scopes()
-    return extensions.broker().access_token(code, scopes)
+    return extensions.broker().access_token(code, scopes, claims=requested_claims())
 
 
 @bp.get("/connection")
@@ -42,12 +43,23 @@ def openapi() -> ResponseReturnValue:
 
 def requested_scopes() -> list[str] | None:
     """Return the optional narrower scopes asked for in the body ("scope", space-separated)."""
-    raw: Any = None
-    if request.is_json:
-        body = request.get_json(silent=True)
-        raw = body.get("scope") if isinstance(body, dict) else None
-    elif request.form:
-        raw = request.form.get("scope")
+    raw = _body_field("scope")
     if raw is None:
         return None
     return [s for s in str(raw).split() if s][:32] or None
+
+
+def requested_claims() -> str | None:
+    """Return the claims challenge the tool got from a resource ("claims", its base64 value)."""
+    raw = _body_field("claims")
+    return None if raw is None else claims.decode(str(raw))
+
+
+def _body_field(name: str) -> Any:
+    """Return one field of a JSON or form body, or None."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        return body.get(name) if isinstance(body, dict) else None
+    if request.form:
+        return request.form.get(name)
+    return None

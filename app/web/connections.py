@@ -19,10 +19,12 @@ from app.connectors import Connector
 from app.data import snippets
 from app.diagnosis.catalogue import Actor
 from app.errors import AccountTypeNotSupported
+from app.errors import BadClaims
 from app.errors import ConnectionNotActive
 from app.errors import NotFound
 from app.helpdesk import link_events
 from app.helpdesk import lookup
+from app.identity import claims as claim_codec
 from app.identity import flows
 from app.identity.signins import SignIn
 from app.models import REAUTHENTICATION_REQUIRED
@@ -162,6 +164,7 @@ def reconnect_page(connection_id: str) -> ResponseReturnValue:
         connector=connector,
         owner=_viewer_owns(connection),
         diagnosis=found if found is not None and found.known else None,
+        claims=_claims(request.args.get("claims")),
     )
 
 
@@ -172,8 +175,12 @@ def reconnect(connection_id: str) -> ResponseReturnValue:
     connector = find(connection.connector)
     # The link travels through data tools: only its signed-in owner gets the username as a hint.
     hint = connection.username if _viewer_owns(connection) else None
+    challenge = _claims(request.form.get("claims"))  # a resource's claims challenge (CAE)
     flow = extensions.identity().start_flow(
-        connector, account_type=connection.account_type, login_hint=hint
+        connector,
+        account_type=connection.account_type,
+        login_hint=hint,
+        claims=claim_codec.decode(challenge) if challenge else None,
     )
     purpose = {
         "purpose": "connect",
@@ -229,6 +236,17 @@ def _store(result: SignIn, connector: Connector) -> ResponseReturnValue:
         return redirect(url_for("connections.index"), code=303)
     held.keep_for_reveal(session, connection.id, new_code)
     return redirect(url_for("connections.code", connection_id=connection.id), code=303)
+
+
+def _claims(value: str | None) -> str:
+    """Return a claims challenge's base64 value from a reconnect link, or "" if none or bad."""
+    if not value:
+        return ""
+    try:
+        claim_codec.decode(value)
+    except BadClaims:
+        return ""  # a damaged link still reconnects, without the challenge
+    return value
 
 
 def _viewer_owns(connection: Connection) -> bool:
