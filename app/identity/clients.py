@@ -15,6 +15,7 @@ import requests
 from app.errors import IdentityUnavailable
 from app.errors import PortalError
 from app.identity import app_registration
+from app.identity import claims
 from app.identity import credentials
 from app.identity import id_tokens
 from app.identity import msal_logs
@@ -120,6 +121,7 @@ class MsalClients:
             self.http,
             cache,
             unavailable,
+            capabilities=claims.capabilities() if self.settings.cae else None,
         )
 
     def _authenticated(

@@ -29,6 +29,7 @@ class IdentitySettings:
     client_certificates: tuple[tuple[str, str], ...] = ()
     app_tenant: str = ""  # where the app is registered: Graph tells its secrets' expiry there
     graph_url: str = GRAPH
+    cae: bool = True  # declare the CP1 client capability (claims challenges are handled)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IdentitySettings:
@@ -52,6 +53,7 @@ class IdentitySettings:
             client_certificates=tuple(certificate_list(config)),
             app_tenant=str(config.get("APP_TENANT") or ""),
             graph_url=str(resources.get(GRAPH) or GRAPH).rstrip("/"),
+            cae=bool(config.get("CAE", True)),
         )
 
 

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from urllib3.util.retry import Retry
 
 from app.errors import PortalError
-from app.identity import claims
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,7 @@ def build_client(
     http: requests.Session,
     cache: msal.SerializableTokenCache | None,
     unavailable: type[PortalError],
+    capabilities: list[str] | None = None,
 ) -> msal.ConfidentialClientApplication:
     """Build a client for one authority; construction performs discovery (pitfall 2)."""
     try:
@@ -83,8 +83,8 @@ def build_client(
             http_client=http,
             http_cache=HTTP_CACHE,
             token_cache=cache,
-            # CP1: the portal handles claims challenges, so Entra may issue CAE tokens to it.
-            client_capabilities=claims.capabilities(),
+            # CP1 (PORTAL_CAE): the portal handles claims challenges, so Entra gives CAE tokens.
+            client_capabilities=capabilities,
         )
     except (
         requests.RequestException,

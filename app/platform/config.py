@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_SECRET": "",
     "CLIENT_CERTIFICATE": "",
     "CLIENT_CERTIFICATE_KEY": "",
+    # Declare CP1 (Continuous Access Evaluation): off only where tools call Graph themselves and
+    # cannot send a claims challenge back (they would retry a revoked 28-hour token).
+    "CAE": True,
     # Several credentials for rotation without downtime, newest first; the single ones above
     # are tried after them. Expiry of secrets: ISO dates, by position (certificates state theirs).
     "CLIENT_SECRETS": [],

@@ -151,3 +151,14 @@ def test_a_claims_value_that_is_not_a_challenge_is_a_clear_400(
         assert answer.status_code == 400
         assert answer.get_json()["error"] == "invalid_request"
         assert "claims" in answer.get_json()["error_description"]
+
+
+def test_portal_cae_false_declares_nothing_and_gets_the_usual_hour(
+    make_portal: Callable[..., Flask], entra: Emulator
+) -> None:
+    app = make_portal(CAE=False)  # PORTAL_CAE=false: tools that cannot answer a challenge
+    _, code = connect_account(app, entra, "onedrive", USER)
+    assert code is not None
+    token = _token(app, code).get_json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "xms_cc" not in claims and claims["exp"] - claims["iat"] < 2 * 3600
