@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from app.platform.extensions import notifier
 from entra_emulator import Emulator
 from entra_emulator.testing import SignInStopped
 from tests.blueprints.test_consent import Hook
+from tests.blueprints.test_consent import Mailbox
+from tests.blueprints.test_consent import mailbox  # noqa: F401 (the SMTP server fixture)
 from tests.conftest import row as row_of
 from tests.signins import Web
 from tests.signins import connect_account
@@ -32,12 +35,14 @@ POLICIES = [  # (the user's policy, the code Entra answers, the owner's words: t
 def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
     make_portal: Callable[..., Flask],
     entra: Emulator,
+    mailbox: tuple[Mailbox, str],  # noqa: F811
     policy: dict[str, object],
     code: int,
     words: tuple[str, str],
 ) -> None:
+    box, smtp = mailbox
     receiver = Hook()
-    app = make_portal(WEBHOOK_URLS=[receiver.url], NOTIFY_MODE="manual")
+    app = make_portal(WEBHOOK_URLS=[receiver.url], NOTIFY_MODE="manual", SMTP_URL=smtp)
     connection_id, connection_code = expired_connection(
         entra, lambda: connect_account(app, entra, "onedrive", USER)
     )
@@ -59,6 +64,9 @@ def test_a_policy_at_refresh_asks_for_a_sign_in_and_says_why(
     receiver.server.server_close()
     told = [e for e in receiver.events() if e == "connection.reauthentication_required"]
     assert len(told) == 1, receiver.events()
+    (mail,) = box.to(USER)  # and the owner: one mail with the cause and the link
+    text = mail.get_body(("plain",)).get_content()
+    assert html.unescape(words[0]) in text and body["reauthenticate_url"] in text
 
     reconnect = tool.get(f"/connections/{connection_id}/reconnect").get_data(as_text=True)
     assert f"<strong>{words[0]}.</strong>" in reconnect  # the page the owner's link opens
