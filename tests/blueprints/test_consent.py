@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv as csv_module
-import dataclasses
 import json
 import re
 import threading
@@ -34,6 +33,8 @@ from app import create_app
 from app.consent import records
 from app.consent.jobs import expire_requests
 from app.errors import ConfigError
+from app.identity.credentials import CredentialRing
+from app.identity.credentials import load
 from app.models import AuditEvent
 from app.models import ConsentRequest
 from app.models import Delivery
@@ -652,8 +653,8 @@ def _secret_wrong(app: Flask, entra: Emulator) -> Any:
     answer = who.post("/connectors/onedrive/authenticate", "/connectors/onedrive")
     url = who.entra_answer(answer.headers["Location"])
     identity = app.extensions["portal.identity"]
-    identity.settings = dataclasses.replace(identity.settings, client_secret="not-the-secret")
-    identity._credential = None  # as after a restart with the wrong PORTAL_CLIENT_SECRET
+    # As after a restart with the wrong PORTAL_CLIENT_SECRET and no other credential to try.
+    identity.credentials = CredentialRing(load(("not-the-secret",), (), ()))
     return who.callback(url)
 
 
