@@ -132,6 +132,18 @@ class RefreshLease(Base):
     expires_at: Mapped[float] = mapped_column(Float)  # epoch seconds: same SQL on any engine
 
 
+class RefreshPace(Base):
+    """A tenant's refresh pace shared by every instance (app/tokens/throttle.py)."""
+
+    __tablename__ = "refresh_paces"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)  # epoch seconds, as for leases
+    blocked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    queue_at: Mapped[float] = mapped_column(Float, default=0.0)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # compare-and-swap on every step
+
+
 class ServerSession(Base):
     """Flask-Session's table, owned by our migrations instead of created at start-up."""
 

@@ -18,6 +18,7 @@ from entra_emulator import dataverse
 from entra_emulator import graph_common
 from entra_emulator import storage
 from entra_emulator.errors import EntraError
+from entra_emulator.request_log import RECEIVED
 from entra_emulator.request_log import record_fault
 from entra_emulator.runtime import Runtime
 
@@ -40,6 +41,7 @@ class FaultInjector:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         """Apply an armed fault, or pass the request through."""
+        environ[RECEIVED] = time.time()  # before any injected latency: when the request came
         if not self.runtime.state.faults:  # nothing armed: no second routing of the request
             return self.inner(environ, start_response)
         name = self._endpoint(environ)

@@ -14,6 +14,8 @@ from entra_emulator import issued
 from entra_emulator.runtime import current
 from entra_emulator.state import State
 
+RECEIVED = "entra_emulator.received"  # the WSGI environ key of a request's arrival time
+
 
 def _entry(
     endpoint: str, method: Any, path: Any, status: int | str, client_id: Any, grant_type: Any
@@ -50,6 +52,7 @@ def record_response(response: Response) -> Response:
     ) | getattr(g, "log_fields", {})
     entry["query"] = request.query_string.decode("latin-1") or None
     entry["range"] = request.headers.get("x-ms-range") or request.headers.get("Range")
+    entry["received"] = request.environ.get(RECEIVED, entry["time"])
     runtime = current()
     with runtime.state.lock:
         runtime.state.record(entry)
@@ -69,6 +72,7 @@ def record_fault(state: State, environ: dict[str, Any], name: str, status: int |
         form.get("grant_type"),
     )
     entry["fault"] = True
+    entry["received"] = environ.get(RECEIVED, entry["time"])
     entry["query"] = environ.get("QUERY_STRING") or None
     entry["range"] = environ.get("HTTP_X_MS_RANGE") or environ.get("HTTP_RANGE")
     with state.lock:

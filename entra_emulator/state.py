@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -147,6 +148,8 @@ class State:
             self.consent_requests: dict[str, ConsentRequest] = {}
             self.faults: list[Fault] = []
             self.log: list[dict[str, Any]] = []
+            # Token requests admitted per (client_id, tenant) in the last second (throttling.py).
+            self.token_windows: dict[tuple[str, str], deque[float]] = {}
             for g in self.world.grants:
                 self.add_grant(
                     g["tenant"], g["client_id"], g["resource"], g["scopes"], g["principal"]

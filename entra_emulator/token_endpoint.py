@@ -10,10 +10,12 @@ from flask import jsonify
 from flask import request
 from flask.typing import ResponseReturnValue
 
+from entra_emulator import throttling
 from entra_emulator.app_credentials import credential
 from entra_emulator.assertions import verify_assertion
 from entra_emulator.errors import EntraError
 from entra_emulator.grants import GRANTS
+from entra_emulator.request_log import RECEIVED
 from entra_emulator.runtime import Runtime
 from entra_emulator.runtime import current
 from entra_emulator.runtime import resolve
@@ -36,6 +38,12 @@ def token(tenant: str) -> ResponseReturnValue:
     token_request = TokenRequest.parse(request.form, authorization, segment, tid, endpoint)
     # The request log keeps these fields even when a later step refuses the request.
     g.log_fields = {"grant_type": token_request.grant_type}
+    if token_request.refresh_token:  # tells refreshes of one user's several connections apart
+        g.log_fields["refresh_token_fingerprint"] = fingerprint(token_request.refresh_token)
+    # Service protection counts per app and tenant, before the client is authenticated.
+    throttling.check(
+        runtime.state, token_request.client_id, tid or segment, request.environ.get(RECEIVED)
+    )
     app = authenticate_client(runtime, token_request)
     g.log_fields["client_id"] = app.client_id
     handler = GRANTS.get(token_request.grant_type)

@@ -39,10 +39,17 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Microsoft does not document what a refresh for a deleted user answers: 50034 (inferred).
     "deleted_user_refresh_error": 50034,
     "mfa_demo_code": "123456",  # the code the emulator's "Enter code" page accepts
+    # Service protection: token requests per second per (client_id, tenant), then 429 +
+    # Retry-After; 0 is off. Microsoft publishes no number (throttling.py).
+    "token_requests_per_second": 0,
     # Access tokens for clients declaring the CP1 capability (CAE): Entra gives 20 to 28 hours.
     "cae_access_token_lifetime_seconds": 28 * 3600,
     # Microsoft's published list (managed_consent.py); a world file may replace it.
     "recommended_2025_exclusions": list(ALL_EXCLUSIONS),
+    # B2B guests (entra_emulator/guests.py): the idp claim names the home tenant's STS (the
+    # v1 form, inferred for v2 tokens too), and acct=1 is sent as if the app asked for it.
+    "guest_idp": "https://sts.windows.net/{home_tenant}/",
+    "guest_acct_claim": True,
 }
 _NAMESPACE = uuid.UUID("0c5b4f7e-3d1a-4e9b-8c2f-5a6d7e8f9a0b")
 
@@ -98,11 +105,20 @@ class User:
     # A critical event's time (sessions revoked, password changed): CAE resources refuse
     # capable tokens issued before it with a claims challenge.
     critical_event_at: float = 0.0
+    # A B2B guest: the invited person's home username, object id and tenant (guests.py).
+    home: str | None = None
+    home_oid: str = ""
+    home_tenant: str = ""
 
     @property
     def personal(self) -> bool:
         """Return True for a personal Microsoft account."""
         return self.tenant == CONSUMER_TENANT
+
+    @property
+    def guest(self) -> bool:
+        """Return True for a guest object (userType Guest) invited from another tenant."""
+        return self.home is not None
 
 
 @dataclass

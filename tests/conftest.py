@@ -87,6 +87,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
         yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}"}
     elif backend == "redis":
         redis_url = require_service(TEST_REDIS, "PORTAL_TEST_REDIS_URL", "run with Redis sessions")
+        forget_refresh_paces(redis_url)
         yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}", "REDIS_URL": redis_url}
     else:
         pg_url = require_service(TEST_PG, "PORTAL_TEST_DATABASE_URL", "run on PostgreSQL")
@@ -94,7 +95,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
             settings = {"DATABASE_URL": url}
             if TEST_REDIS:
                 settings["REDIS_URL"] = TEST_REDIS
+                forget_refresh_paces(TEST_REDIS)
             yield settings
+
+
+def forget_refresh_paces(redis_url: str) -> None:
+    """Drop the tenants' refresh paces: a test's Retry-After must not hold the next test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter("ccp:refresh-pace:*"))
+    if keys:
+        client.delete(*keys)
 
 
 class postgres_schema:  # noqa: N801 - used as a context manager like a function

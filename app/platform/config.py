@@ -76,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     # gets 503 + Retry-After. See docs/operations.md (gunicorn sizing).
     "REFRESH_CONCURRENCY": 4,
     "REFRESH_SLOT_WAIT": 1.0,
+    # Upstream refreshes per second per tenant, across every instance (Redis, else the
+    # database); 0 is no limit. A caller waits up to REFRESH_RATE_WAIT for its tenant's next
+    # slot, else gets 503 with a Retry-After at its place in line. docs/operations.md.
+    "REFRESH_RATE": 0.0,
+    "REFRESH_RATE_WAIT": 1.0,
     "RATELIMIT_TOKEN": "120/minute",
     "RATELIMIT_IP": "600/minute",
     # Proxies whose X-Forwarded-* headers count (CIDRs); none: the socket peer is the client.
@@ -139,7 +144,8 @@ def explicit(overrides: Mapping[str, Any] | None) -> set[str]:
 def coerce(config: dict[str, Any], keys: Iterable[str] = DEFAULTS) -> None:
     """Turn environment strings into the type of each setting's default."""
     for key in keys:
-        config[key] = COERCE[type(DEFAULTS[key])](key, config.get(key))
+        convert = ZERO_IS_OFF.get(key) or COERCE[type(DEFAULTS[key])]
+        config[key] = convert(key, config.get(key))
 
 
 def refuse_incomplete(config: Mapping[str, Any]) -> None:
@@ -280,6 +286,16 @@ def _positive(key: str, value: Any) -> float:
     return number
 
 
+def _rate(key: str, value: Any) -> float:
+    """Coerce a rate: a number above 0, or 0 for no limit."""
+    try:
+        if float(value) == 0:
+            return 0.0
+    except (TypeError, ValueError):
+        pass  # _positive names the problem
+    return _positive(key, value)
+
+
 def _whole(key: str, value: Any) -> int:
     """Coerce a number of at least 1 to an int."""
     number = _positive(key, value)
@@ -319,3 +335,5 @@ def _dict(key: str, value: Any) -> dict[str, Any]:
 COERCE: dict[type, Callable[[str, Any], Any]] = {
     bool: _bool, int: _whole, float: _positive, str: _text, list: _list, dict: _dict,
 }  # fmt: skip
+# Settings where 0 means off, coerced by name before their type.
+ZERO_IS_OFF: dict[str, Callable[[str, Any], Any]] = {"REFRESH_RATE": _rate}

@@ -30,6 +30,9 @@ from app.tokens.broker import Broker
 from app.tokens.credential_alerts import CredentialAlerts
 from app.tokens.locks import RefreshLocks
 from app.tokens.store import ConnectionStore
+from app.tokens.throttle import RefreshThrottle
+from app.tokens.throttle_stores import DatabasePaces
+from app.tokens.throttle_stores import RedisPaces
 from app.tokens.trail import Trail
 from app.tokens.vault import Vault
 
@@ -113,6 +116,11 @@ def build(
         refresh_slots=config["REFRESH_CONCURRENCY"],
         refresh_slot_wait=config["REFRESH_SLOT_WAIT"],
         refreshed=metrics.refresh,
+        throttle=RefreshThrottle(
+            RedisPaces(redis_client) if redis_client else DatabasePaces(lambda: engine),
+            rate=config["REFRESH_RATE"],
+            wait=config["REFRESH_RATE_WAIT"],
+        ),
     )
     links_ = Links(
         hasher=vault_,

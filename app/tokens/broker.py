@@ -35,6 +35,8 @@ from app.tokens.rows import DECOY_ACCOUNT
 from app.tokens.rows import DECOY_ID
 from app.tokens.rows import TokenRow
 from app.tokens.rows import decoy_cache
+from app.tokens.throttle import RefreshThrottle
+from app.tokens.throttle_stores import MemoryPaces
 from app.tokens.trail import Trail
 from app.tokens.trail import calling
 from app.tokens.vault import Vault
@@ -65,6 +67,7 @@ class Broker:
         refresh_slot_wait: float = 1.0,
         refreshed: Callable[[str], None] | None = None,
         trail: Trail | None = None,
+        throttle: RefreshThrottle | None = None,
     ) -> None:
         self._trail = trail  # the access trail: which code read which connection, from where
         # The metrics hook, called with each refresh's result (ok, refused, unavailable, busy).
@@ -79,6 +82,8 @@ class Broker:
         self._lock_ttl = lock_ttl
         self._rows = RowWrites(sessions, vault, events, timedelta(seconds=last_used_resolution))
         self._slots = RefreshSlots(refresh_slots, refresh_slot_wait, self._refreshed)
+        # Each tenant's refresh pace and Entra's Retry-After, shared by every instance.
+        self._throttle = throttle or RefreshThrottle(MemoryPaces())
         decoy = decoy_cache(identity.settings.client_id)
         self._decoy_kid, self._decoy_sealed = vault.seal(DECOY_ID, decoy)
 
@@ -219,7 +224,7 @@ class Broker:
                 return cached
             if not held:  # the holder is still at Entra; never refresh beside it
                 raise TemporarilyUnavailable(retry_after=1)
-            with self._slots.hold():
+            with self._slots.hold(busy=lambda: self._throttle.later(row.tenant_id)):
                 return self._refresh_held(current, scopes, force, used, claims)
 
     def _refresh_held(
@@ -232,6 +237,7 @@ class Broker:
     ) -> TokenOutcome:
         """Call Entra while holding the lock; store only over the version we read."""
         for _ in range(SIBLING_RETRIES + 1):
+            self._throttle.admit(row.tenant_id)  # the tenant's pace; 503 with a place in line
             try:
                 outcome = self._identity.token_for(
                     self._open(row),
@@ -243,6 +249,7 @@ class Broker:
                 )
             except TemporarilyUnavailable:
                 self._refreshed("unavailable")
+                self._throttle.hold_off(row.tenant_id)  # Entra's Retry-After, for everyone
                 raise
             except RefreshRefused as refused:
                 self._refreshed("refused")

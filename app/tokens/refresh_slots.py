@@ -25,23 +25,32 @@ class RefreshSlots:
         self._wait = wait
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once."""
+    def hold(self, busy: Callable[[], TemporarilyUnavailable] | None = None) -> Iterator[None]:
+        """Hold a slot: take a free one, else wait up to `wait` in line, else 503 at once.
+
+        `busy` makes the 503 (the tenant's throttle gives the caller its place in line).
+        """
+        refuse = busy or _retry_soon
         if not self._slots.acquire(blocking=False):
             if not self._line.acquire(blocking=False):  # the line is full too
                 self._counted("busy")
-                raise TemporarilyUnavailable(retry_after=1)
+                raise refuse()
             try:
                 free = self._slots.acquire(timeout=self._wait)
             finally:
                 self._line.release()
             if not free:
                 self._counted("busy")
-                raise TemporarilyUnavailable(retry_after=1)
+                raise refuse()
         try:
             yield
         finally:
             self._slots.release()
+
+
+def _retry_soon() -> TemporarilyUnavailable:
+    """Return the 503 for a caller who found no slot: retry in a second."""
+    return TemporarilyUnavailable(retry_after=1)
 
 
 def _ignore(_result: str) -> None:
