@@ -52,13 +52,19 @@ class SiblingFirst:
         return getattr(self._identity, name)
 
     def token_for(
-        self, blob: str, account: str, scopes: Sequence[str], tenant: str, force: bool = False
+        self,
+        blob: str,
+        account: str,
+        scopes: Sequence[str],
+        tenant: str,
+        force: bool = False,
+        claims: str | None = None,
     ) -> TokenOutcome:
         """Run the sibling to completion before the first call, then ask Entra for real."""
         if self.sibling is not None:
             sibling, self.sibling = self.sibling, None
             self.sibling_result = sibling()
-        return self._identity.token_for(blob, account, scopes, tenant, force)
+        return self._identity.token_for(blob, account, scopes, tenant, force, claims)
 
 
 def lockless_broker(app: Flask, identity: Any) -> Broker:
