@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from entra_emulator import app_credentials
+from entra_emulator import guests
 from entra_emulator.config_data import build_data
 from entra_emulator.managed_consent import MAIL_CLIENTS
 from entra_emulator.toml_fields import get
@@ -56,6 +57,9 @@ def build(data: dict[str, Any]) -> World:
     for where, item in tables(data, "users"):
         user = _user(world, item, where)
         world.users[user.username] = user
+    for where, item in tables(data, "guests"):  # B2B guests, after the users they invite
+        tid = tenant_id(world, get(item, "tenant", str, where), where + ".tenant")
+        guests.from_table(world, item, where, tid)
     for where, item in tables(data, "enterprise_apps"):
         _enterprise_app(world, item, where)
     for where, item in tables(data, "storage_accounts"):

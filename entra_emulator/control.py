@@ -64,7 +64,8 @@ def get_state() -> ResponseReturnValue:
         "users": [
             {"username": u.username, "tenant": u.tenant, "oid": u.oid, "roles": u.roles,
              "display_name": u.display_name, "storage_roles": u.storage_roles,
-             "disabled": u.disabled, "deleted": u.deleted, "password_expired": u.password_expired}
+             "disabled": u.disabled, "deleted": u.deleted, "password_expired": u.password_expired,
+             "home": u.home, "user_type": "Guest" if u.guest else "Member"}
             for u in world.users.values()
         ],
         "apps": [

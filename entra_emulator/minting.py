@@ -12,6 +12,7 @@ from typing import Any
 from entra_emulator import scopes
 from entra_emulator.consent import personal_refused
 from entra_emulator.errors import EntraError
+from entra_emulator.guests import guest_claims
 from entra_emulator.keys import b64url
 from entra_emulator.runtime import Runtime
 from entra_emulator.state import Code
@@ -31,10 +32,9 @@ def service_principal_id(tenant: str, client_id: str) -> str:
 
 
 def client_info(user: User) -> str:
-    """Return client_info: unpadded base64url of {"uid","utid"}."""
-    return b64url(
-        json.dumps({"uid": user.oid, "utid": user.tenant}, separators=(",", ":")).encode()
-    )
+    """Return client_info: unpadded base64url of {"uid","utid"} of the home account."""
+    info = {"uid": user.home_oid or user.oid, "utid": user.home_tenant or user.tenant}
+    return b64url(json.dumps(info, separators=(",", ":")).encode())
 
 
 def issue(
@@ -180,10 +180,13 @@ def access_token(
         "tid": user.tenant,
         "scp": " ".join(scp),
         "upn": user.username,
-        "unique_name": user.username,
+        "unique_name": user.home or user.username,
         "ver": "1.0",
         "wids": wids(user),
     }
+    if user.guest:  # a guest's v1 token names them by unique_name and idp, without upn (inferred)
+        del claims["upn"]
+        claims.update(guest_claims(runtime.state.settings, user))
     if cae:
         claims["xms_cc"] = ["CP1"]
     return runtime.keys.sign(claims)
@@ -198,12 +201,14 @@ def id_token(runtime: Runtime, app: App, user: User, code: Code | None, session_
         "sub": _pairwise(user, app.client_id),
         "oid": user.oid,
         "tid": user.tenant,
-        "preferred_username": user.username,
-        "email": user.username,
-        "login_hint": b64url(user.username.encode()),
+        # A guest is known by the name they sign in with: their home one.
+        "preferred_username": user.home or user.username,
+        "email": user.home or user.username,
+        "login_hint": b64url((user.home or user.username).encode()),
         "name": user.display_name,
         "ver": "2.0",
     }
+    claims.update(guest_claims(runtime.state.settings, user))  # idp and acct for a guest
     if session is not None:
         claims["sid"] = str(uuid.UUID(session.session_state))
     if code is not None:

@@ -24,6 +24,7 @@ from entra_emulator import control_data
 from entra_emulator import dataverse
 from entra_emulator import discovery
 from entra_emulator import graph
+from entra_emulator import guests
 from entra_emulator import logout
 from entra_emulator import signin
 from entra_emulator import storage
@@ -83,7 +84,7 @@ ROUTES = [
     Route("/storage/<account>/<name>/<path:path>", ("GET",), storage.blob, BACK, "storage"),
     *[Route(f"/_emulator{rule}", methods, view, CONTROL, "control")
       for rule, methods, view in [*control.ROUTES, *control_data.ROUTES,
-                                  *conditional_access.ROUTES]],
+                                  *conditional_access.ROUTES, *guests.ROUTES]],
 ]  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from flask import request
 
 from entra_emulator import conditional_access
 from entra_emulator.errors import EntraError
+from entra_emulator.guests import account_at
 from entra_emulator.pages import render
 from entra_emulator.runtime import allows_user
 from entra_emulator.runtime import current
@@ -88,19 +89,28 @@ def proceed(flow: Flow) -> Response:
     """Show the next sign-in page, or hand a signed-in user to the flow's finisher."""
     user = _known_user(flow)
     if user is not None:
-        if user.access.blocked:  # Conditional Access decides once the user is known
-            raise EntraError(53003, suberror="message_only").page()
+        # Conditional Access decides once the user is known; prompt=none gets it as a redirect.
+        silent = flow.params.get("prompt") == "none"
+        if user.access.blocked:
+            error = EntraError(53003, suberror="message_only")
+            raise _back_to_app(flow, error) if silent else error.page()
         if user.access.mfa != "off" and user.username not in browser_session().mfa_done:
-            return mfa_page(flow, user)
+            if silent:
+                raise _back_to_app(flow, EntraError(50076, error="interaction_required"))
+            return _mfa_page(flow, user)
         return FINISHERS[flow.kind](flow, user)
     if flow.params.get("prompt") == "none":
-        raise EntraError(50058, error="login_required").redirect(
-            flow.redirect_uri, flow.params.get("state"), flow.params.get("response_mode", "query")
-        )
+        raise _back_to_app(flow, EntraError(50058, error="login_required"))
     session = browser_session()
     if flow.pick_account and session.accounts:
         return render("picker.html", flow=flow, accounts=session.accounts)
     return email_page(flow, flow.params.get("login_hint", ""))
+
+
+def _back_to_app(flow: Flow, error: EntraError) -> EntraError:
+    """Return an error sent to the app's redirect URI, as a prompt=none request gets it."""
+    mode = flow.params.get("response_mode", "query")
+    return error.redirect(flow.redirect_uri, flow.params.get("state"), mode)
 
 
 def _known_user(flow: Flow) -> User | None:
@@ -115,10 +125,21 @@ def _known_user(flow: Flow) -> User | None:
     name = hint if hint in accounts else (accounts[-1] if accounts and not hint else None)
     if name is None or name not in users or users[name].deleted:
         return None
-    if not allows_user(flow.segment, flow.tenant, users[name].tenant):
+    account = account_here(flow, users[name])
+    if account is None:
         return None
-    flow.username = name
-    return users[name]
+    flow.username = account.username
+    return account
+
+
+def account_here(flow: Flow, person: User) -> User | None:
+    """Return who a person is at the flow's tenant path: themselves, their guest object, or None.
+
+    organizations and common mean the home tenant; another tenant's path, its guest object.
+    """
+    if flow.tenant is None:
+        return person if allows_user(flow.segment, None, person.tenant) else None
+    return account_at(current().state.world, person, flow.tenant)
 
 
 def email_page(flow: Flow, username: str = "", error: str = "") -> Response:
@@ -140,12 +161,17 @@ def login() -> Response:
     step = request.form.get("step", "")
     username = request.form.get("username", "").strip().lower()
     if step == "pick":
-        if username in browser_session().accounts:
-            flow.username, flow.pick_account = username, False
+        users = current().state.world.users
+        account = account_here(flow, users[username]) if username in users else None
+        if username in browser_session().accounts and account is not None:
+            flow.username, flow.pick_account = account.username, False
             return proceed(flow)
         flow.pick_account = False
         return email_page(flow)
-    user = current().state.world.users.get(username)
+    users = current().state.world.users
+    user = users.get(username)
+    if user is not None and user.home in users:  # a guest object's name: the person signs in
+        user = users[user.home]
     if user is None or user.deleted:
         message = EntraError(50034, username=username).message
         return email_page(flow, username, f"AADSTS50034: {message}")
@@ -154,7 +180,7 @@ def login() -> Response:
         return _check_password(flow, user, request.form.get("password", ""))
     if step == "update_password" and flow.pending == user.username:
         return _update_password(flow, user)
-    if step == "mfa" and flow.username == user.username:
+    if step == "mfa" and flow.username in (user.username, _here_name(flow, user)):
         return _check_mfa(flow, user, request.form.get("otc", "").strip())
     return render("signin_password.html", flow=flow, username=user.username, error="")
 
@@ -164,7 +190,7 @@ def _check_account_fits(flow: Flow, user: User) -> None:
     app = current().state.world.apps[flow.client_id]
     if user.personal and (flow.segment not in ("common", "consumers") or not app.personal_accounts):
         raise EntraError(500208).page()
-    if not allows_user(flow.segment, flow.tenant, user.tenant):
+    if account_here(flow, user) is None:
         idp = "live.com" if user.personal else "Entra ID"
         tenant = flow.tenant or flow.segment
         raise EntraError(
@@ -189,8 +215,9 @@ def _signed_in(flow: Flow, user: User) -> Response:
     session = browser_session()
     if user.username in session.accounts:
         session.accounts.remove(user.username)
-    session.accounts.append(user.username)
-    flow.username, flow.force_login, flow.pick_account = user.username, False, False
+    session.accounts.append(user.username)  # the person; at a guest's path, their guest object
+    flow.username = _here_name(flow, user)
+    flow.force_login, flow.pick_account = False, False
     log.info("signed in %s", user.username)
     return proceed(flow)
 
@@ -225,7 +252,13 @@ def _update_password(flow: Flow, user: User) -> Response:
     return _signed_in(flow, user)
 
 
-def mfa_page(flow: Flow, user: User, error: str = "") -> Response:
+def _here_name(flow: Flow, person: User) -> str:
+    """Return the username the person has at the flow's tenant path (checked already)."""
+    account = account_here(flow, person)
+    return account.username if account is not None else person.username
+
+
+def _mfa_page(flow: Flow, user: User, error: str = "") -> Response:
     """Render the "Enter code" page (or "More information required" to register a method)."""
     register = user.access.mfa == "registration"
     code = current().state.settings["mfa_demo_code"]
@@ -243,12 +276,12 @@ def _check_mfa(flow: Flow, user: User, otc: str) -> Response:
     """Accept the demo code: the browser session has now done MFA for this account."""
     expected = str(current().state.settings["mfa_demo_code"])
     if not secrets.compare_digest(otc.encode(), expected.encode()):
-        return mfa_page(
+        return _mfa_page(
             flow, user, "You didn't enter the expected verification code. Please try again."
         )
     if user.access.mfa == "registration":  # the method is registered; the policy still asks for it
         user.access.mfa = "required"
-    browser_session().mfa_done.add(user.username)
+    browser_session().mfa_done.update({user.username, _here_name(flow, user)})
     log.info("MFA completed for %s", user.username)
     return proceed(flow)
 
