@@ -24,6 +24,7 @@ from tests.browser.conftest import LivePortal
 from tests.signins import accept_if_asked
 from tests.signins import connect_account
 from tests.signins import entra_sign_in
+from tests.signins import staff_id
 
 pytestmark = pytest.mark.browser
 WIDTHS = (320, 390, 1280)  # the narrowest phones, a common one, a desktop
@@ -90,6 +91,7 @@ PAGES: dict[str, list[tuple[str | None, str]]] = {
         ("grant.confirm_withdraw", "/admin/connectors/onedrive/withdraw"),
         ("admin.access_trail", "/admin/access"),
         ("readiness.show", "/admin/readiness"),
+        ("admin.credentials_page", "/admin/credentials"),
         ("consent.show", "/consent-requests/{request}"),
         ("connections.index", "/connections"),
         ("auth.account", "/account"),
@@ -191,6 +193,8 @@ def seed(app: Flask, entra: Emulator) -> dict[str, str]:
             db.session, FABRIKAM, "onedrive", files, "admin@fabrikam.test"
         )
         db.session.commit()
+        # The admin role's account is also a portal admin here, so its pages include Credentials.
+        app.config["ADMIN_USERS"] = [*app.config["ADMIN_USERS"], staff_id(entra, SIGN_INS["admin"])]
         made = extensions.links().create(
             db.session,
             kind="authenticate",
