@@ -12,6 +12,8 @@ from app.errors import SignInRejected
 FLOWS_KEY = "app.flows.pending"  # a live session key: its name outlives module moves
 # The login hint of a trip Microsoft turned away, for the quiet trip that files the request.
 REFUSED_HINT_KEY = "app.consent.login_hint"
+# ... and the tenant it was at (a guest's resource tenant), so the request is filed there.
+REFUSED_TENANT_KEY = "app.consent.tenant"
 MAX_PENDING = 5  # a few tabs at once; older attempts are dropped
 FLOW_TTL_SECONDS = 600  # PORTAL_FLOW_TTL's default
 MAX_PARAM = 4096  # Entra's codes are ~1-2 kB; anything far larger is not from Entra (C9)

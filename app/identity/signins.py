@@ -17,6 +17,7 @@ CONNECTOR_KEY = "portal.connector"
 AUTHORITY_KEY = "portal.authority_tenant"
 CREATED_KEY = "portal.created_at"
 SCOPES_KEY = "portal.scopes"
+TENANT_DOMAIN_KEY = "portal.tenant_domain"  # the domain that named the tenant, for the pages
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SignIn:
     connector_id: str
     cache_blob: str
     authority_tenant: str = "organizations"
+    tenant_domain: str = ""  # the domain the person (or a link) named the tenant by, if any
 
 
 def sign_in(
@@ -59,6 +61,7 @@ def sign_in(
         connector_id=str(flow.get(CONNECTOR_KEY) or ""),
         cache_blob=cache.serialize(),
         authority_tenant=authority,
+        tenant_domain=str(flow.get(TENANT_DOMAIN_KEY) or ""),
     )
 
 

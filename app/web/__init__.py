@@ -43,4 +43,5 @@ def page_globals() -> dict[str, object]:
         "portal_admin": accounts.is_admin(),
         "helpdesk_member": accounts.is_helpdesk(),
         "portal_version": __version__,
+        "whose_data": accounts.whose_data,
     }

@@ -26,6 +26,7 @@ from app.errors import NotFound
 from app.helpdesk.links import NewLink
 from app.identity import flows
 from app.identity import roles
+from app.identity import tenancy
 from app.identity.signins import SignIn
 from app.platform import extensions
 from app.platform.extensions import csrf
@@ -35,6 +36,7 @@ from app.web import held
 log = logging.getLogger(__name__)
 # Keys of live sessions keep their names across module moves: a deploy signs nobody out.
 USER_KEY = "app.accounts.user"
+DIRECTORY_KEY = "portal.tenant_directory"
 RENEW_KEY = "app.accounts.renew"
 ROLES = ("admin", "helpdesk")
 # The helpdesk refuses outsiders before anything else, even a POST without a CSRF token (C22):
@@ -171,6 +173,7 @@ def sign_in_as(result: SignIn) -> None:
         "username": result.username,
         "name": result.name,
         "account_type": result.account_type,
+        "tenant_domain": result.tenant_domain,  # how the person named a guest's tenant
         "wids": list(result.wids),
         "roles": list(result.roles),
         "signed_in_at": int(time.time()),
@@ -196,3 +199,28 @@ def login_hint(form: Mapping[str, str]) -> str | None:
     if not hint or len(hint) > 254 or "@" not in hint or any(ch.isspace() for ch in hint):
         return None
     return hint
+
+
+def tenant_directory() -> tenancy.TenantDirectory:
+    """Return this app's domain-to-tenant resolver (built once, over the identity's HTTP)."""
+    found = current_app.extensions.get(DIRECTORY_KEY)
+    if found is None:
+        identity = extensions.identity()
+        settings = identity.settings
+        found = tenancy.TenantDirectory(
+            identity.http, settings.authority_host, settings.http_timeout
+        )
+        current_app.extensions[DIRECTORY_KEY] = found
+    return cast(tenancy.TenantDirectory, found)
+
+
+def whose_data(connection: Any) -> tenancy.Tenancy | None:
+    """Return whose data a connection reads, for the pages (None for personal accounts)."""
+    user = current_user()
+    known = user and user.get("tenant_id") == connection.tenant_id
+    return tenancy.of_account(
+        connection.home_account_id,
+        connection.tenant_id,
+        connection.username,
+        (user or {}).get("tenant_domain") if known else None,
+    )

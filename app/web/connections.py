@@ -181,6 +181,7 @@ def reconnect(connection_id: str) -> ResponseReturnValue:
         account_type=connection.account_type,
         login_hint=hint,
         claims=claim_codec.decode(challenge) if challenge else None,
+        tenant=_bound_tenant(connection),
     )
     purpose = {
         "purpose": "connect",
@@ -247,6 +248,12 @@ def _claims(value: str | None) -> str:
     except BadClaims:
         return ""  # a damaged link still reconnects, without the challenge
     return value
+
+
+def _bound_tenant(connection: Connection) -> str | None:
+    """Return the tenant a reconnect signs in at: a guest's is the resource tenant's path."""
+    tenant = connection.authority_tenant
+    return None if tenant in ("common", "organizations", "consumers") else tenant
 
 
 def _viewer_owns(connection: Connection) -> bool:

@@ -18,6 +18,8 @@ from app.consent import records
 from app.consent import user_consent
 from app.errors import AccountTypeNotSupported
 from app.identity import flows
+from app.identity import tenancy
+from app.identity.signins import TENANT_DOMAIN_KEY
 from app.platform import extensions
 from app.platform.extensions import db
 from app.tokens import inventory
@@ -45,13 +47,28 @@ def index() -> ResponseReturnValue:
 def show(connector_id: str) -> ResponseReturnValue:
     """Show the Authenticate page, with the Check access results when asked."""
     connector = find(connector_id)
-    user = accounts.current_user()
     check = access_check(connector) if request.args.get("check") else None
+    return _page(connector, check, guest_domain=tenancy.clean(request.args.get("domain_hint")))
+
+
+def _page(
+    connector: Connector,
+    check: dict[str, object] | None,
+    *,
+    guest_domain: str | None = None,
+    tenant_error: str | None = None,
+    typed: str = "",
+) -> str:
+    """Render the Authenticate page; a domain preselects "an organization you are a guest in"."""
+    user = accounts.current_user()
     return render_template(
         "connectors/show.html",
         connector=connector,
         user=user,
         check=check,
+        guest_domain=guest_domain,
+        tenant_error=tenant_error,
+        typed=typed,
         account_types=ACCOUNT_TYPES,
         personal_blocked=bool(
             user
@@ -67,20 +84,46 @@ def authenticate(connector_id: str) -> ResponseReturnValue:
     connector = find(connector_id)
     account_type = chosen_account_type(connector, request.form.get("account_type"))
     hint = accounts.login_hint(request.form)
+    typed = (request.form.get("domain_hint") or "").strip()[:254]
+    tenant, domain = None, tenancy.clean(typed)
+    if request.form.get("tenant_choice") == "guest" and account_type != "personal":
+        tenant = accounts.tenant_directory().resolve(domain)
+        if tenant is None:
+            return _tenant_problem(connector, typed, domain)
     flow = extensions.identity().start_flow(
         connector,
         account_type=account_type,
         login_hint=hint,
-        domain_hint=request.form.get("domain_hint") or None,
+        # organizations or consumers as a hint; a tenant's domain names the authority instead
+        domain_hint=None if tenant or domain else typed or None,
+        tenant=tenant,
     )
     purpose = {
         "purpose": "connect",
         "connector": connector.id,
         "account_type": account_type,
         "login_hint": hint,  # a request sent after a refusal signs in as the same person
+        "tenant": tenant,  # a guest's resource tenant: a request after a refusal goes there
     }
+    if tenant and domain:
+        flow[TENANT_DOMAIN_KEY] = domain
     flows.remember(session, flow, purpose)
     return redirect(flow["auth_uri"], code=303)
+
+
+def _tenant_problem(connector: Connector, typed: str, domain: str | None) -> ResponseReturnValue:
+    """Show the Authenticate page again, saying why the organization was not found."""
+    if not typed:
+        error = "Type the domain of the organization you are a guest in, such as contoso.com."
+    elif domain is None:
+        error = "That doesn't look like a domain. Type one such as contoso.com."
+    else:
+        error = (
+            f"Microsoft doesn't know an organization with the domain {domain}. Check the "
+            "spelling, or ask the person who invited you for the organization's domain."
+        )
+    page = _page(connector, None, guest_domain=domain, tenant_error=error, typed=typed)
+    return page, 400
 
 
 def chosen_account_type(connector: Connector, chosen: str | None) -> str | None:

@@ -62,10 +62,12 @@ def create() -> ResponseReturnValue:
         page = render_template("consent/justify.html", connector=connector, missing=True)
         return page, 400
     user = accounts.current_user()
-    if user is None:  # Entra's error redirect says nothing about who was turned away
+    tenant = session.get(flows.REFUSED_TENANT_KEY)  # a guest asks in the resource tenant
+    if user is None or (tenant and user["tenant_id"] != tenant):
+        # Entra's error redirect says nothing about who was turned away
         hint = session.get(flows.REFUSED_HINT_KEY)
         flow = extensions.identity().start_flow(
-            IDENTIFY, account_type="work", login_hint=hint, prompt="none"
+            IDENTIFY, account_type="work", login_hint=hint, prompt="none", tenant=tenant
         )
         purpose = {
             "purpose": "consent_request",
@@ -73,6 +75,7 @@ def create() -> ResponseReturnValue:
             "why": justification,
             "quiet": True,  # Entra's answer without a page falls back to one (outcomes)
             "login_hint": hint,
+            "tenant": tenant,
         }
         flows.remember(session, flow, purpose)
         return redirect(flow["auth_uri"], code=303)
@@ -167,13 +170,17 @@ def try_again(request_id: str) -> ResponseReturnValue:
     connector = find(found.connector)
     user = accounts.current_user()
     flow = extensions.identity().start_flow(
-        connector, account_type="work", login_hint=user["username"] if user else None
+        connector,
+        account_type="work",
+        login_hint=user["username"] if user else None,
+        tenant=found.tenant_id,  # the tenant that approved: a guest's resource tenant too
     )
     purpose = {
         "purpose": "connect",
         "connector": connector.id,
         "account_type": "work",
         "after_approval": found.id,
+        "tenant": found.tenant_id,
     }
     flows.remember(session, flow, purpose)
     return redirect(flow["auth_uri"], code=303)

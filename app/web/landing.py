@@ -19,11 +19,13 @@ from app.helpdesk import link_events
 from app.helpdesk import link_fields
 from app.helpdesk import link_owner
 from app.identity import flows
+from app.identity.signins import TENANT_DOMAIN_KEY
 from app.identity.signins import SignIn
 from app.models import Connection
 from app.models import HelpdeskLink
 from app.platform import extensions
 from app.platform.extensions import db
+from app.web import accounts
 from app.web import finishers
 
 bp = Blueprint("landing", __name__)
@@ -59,6 +61,9 @@ def start(token: str) -> ResponseReturnValue:
         return unusable()
     purpose = _purpose(link, connector)
     tenant = link.tenant if link_fields.is_tenant_id(link.tenant) else None
+    if link.tenant and tenant is None and purpose["account_type"] != "personal":
+        # A domain names the tenant too: its path lets a guest connect there (tenancy.py).
+        tenant = accounts.tenant_directory().resolve(link.tenant)
     flow = extensions.identity().start_flow(
         connector,
         account_type=purpose["account_type"],
@@ -66,6 +71,9 @@ def start(token: str) -> ResponseReturnValue:
         domain_hint=None if tenant or not link.tenant else link.tenant,
         tenant=tenant,
     )
+    purpose["tenant"] = tenant  # a consent request after a refusal is filed in that tenant
+    if tenant and link.tenant and not link_fields.is_tenant_id(link.tenant):
+        flow[TENANT_DOMAIN_KEY] = link.tenant.lower()
     flows.remember(session, flow, purpose)
     link_events.started(db.session, link)
     return redirect(flow["auth_uri"], code=303)

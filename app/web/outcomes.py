@@ -52,16 +52,21 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
     )
     user = accounts.current_user()
     person = user["username"] if user else None
+    tenant = purpose.get("tenant")  # a guest's resource tenant: the request belongs there
+    here = user if user is None or not tenant or user["tenant_id"] == tenant else None
     link_events.failed(db.session, purpose, found, error, person)  # the lookup and link show it
     details = support_block(error, connector=connector.name if connector else None)
     # After an approval, a second "ask your admin" would be a loop: explain instead (C15).
     after_approval = purpose.get("after_approval")
     ask = found.route == "admin_approval" and not after_approval and connector is not None
     pending = None
-    if ask and user is not None and connector is not None:
-        pending = records.pending_for(db.session, user["tenant_id"], connector.id)
-    if ask and user is None:  # Send request's trip to Microsoft reuses the first one's hint
+    if ask and here is not None and connector is not None:
+        pending = records.pending_for(db.session, here["tenant_id"], connector.id)
+    if ask and here is None:  # Send request's trip to Microsoft reuses the first one's hint
         session[flows.REFUSED_HINT_KEY] = purpose.get("login_hint")
+        session[flows.REFUSED_TENANT_KEY] = tenant
+    elif ask:
+        session.pop(flows.REFUSED_TENANT_KEY, None)  # an earlier guest's refusal is over
     if ask and found.key == "consent_cancelled":
         labels = [label for label, _ in details]
         at = labels.index("AADSTS code") + 1 if "AADSTS code" in labels else len(details)
@@ -71,7 +76,7 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
         diagnosis=found,
         connector=connector,
         details=details,
-        user=user,
+        user=here,
         pending=pending,
         after_approval=after_approval,
     )
@@ -81,7 +86,9 @@ def failed(error: EntraError, purpose: Mapping[str, Any]) -> ResponseReturnValue
 def _with_a_page(purpose: Mapping[str, Any]) -> ResponseReturnValue:
     """Go to Microsoft again, this time letting it show its page (prompt=none failed)."""
     hint = purpose.get("login_hint")
-    flow = extensions.identity().start_flow(IDENTIFY, account_type="work", login_hint=hint)
+    flow = extensions.identity().start_flow(
+        IDENTIFY, account_type="work", login_hint=hint, tenant=purpose.get("tenant")
+    )
     flows.remember(session, flow, {key: v for key, v in purpose.items() if key != "quiet"})
     return redirect(flow["auth_uri"], code=303)
 
