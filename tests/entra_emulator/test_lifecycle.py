@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import msal
 import pytest
@@ -158,3 +160,18 @@ def test_a_deleted_enterprise_app_answers_700016_until_consent_adds_it_back(
     tenants = emu.control("GET", "/_emulator/state").json()["tenants"]
     (props,) = [t["enterprise_apps"][PORTAL_ID] for t in tenants if t["id"] == fabrikam]
     assert props["deleted"] is False
+
+
+def test_a_silent_sign_in_that_needs_mfa_goes_back_with_interaction_required(
+    emu: Emulator, make_cca: CcaFactory, http: requests.Session
+) -> None:
+    cca = make_cca()
+    first = cca.initiate_auth_code_flow([GRAPH_USER_READ], redirect_uri=REDIRECT)
+    emu.sign_in(first["auth_uri"], USER, session=http)  # this browser is signed in, no MFA yet
+    assert emu.control("POST", ACCESS, json={"mfa": "required"}).ok
+    silent = cca.initiate_auth_code_flow([GRAPH_USER_READ], redirect_uri=REDIRECT, prompt="none")
+    answer = http.get(silent["auth_uri"], allow_redirects=False)
+    back = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert back["error"] == ["interaction_required"]
+    assert back["error_description"][0].startswith("AADSTS50076: ")
+    assert back["state"] == [silent["state"]]
