@@ -157,7 +157,7 @@ def _tenant_id(name: str) -> str:
 
 
 def post_guest() -> ResponseReturnValue:
-    """Invite a user into a tenant: {"user": home username, "tenant": GUID or domain, "oid"?}."""
+    """Invite a user into a tenant: {"user", "tenant": GUID or domain, "oid"?, "roles"?, ...}."""
     body = json_body()
     try:
         guest = invite(
@@ -166,6 +166,7 @@ def post_guest() -> ResponseReturnValue:
             _tenant_id(str(body.get("tenant") or "")),
             oid=body.get("oid"),
             roles=body.get("roles") or (),
+            app_roles=body.get("app_roles") or None,
         )
     except ConfigError as error:
         raise ControlError(str(error)) from None

@@ -174,6 +174,7 @@ def sign_in_as(result: SignIn) -> None:
         "name": result.name,
         "account_type": result.account_type,
         "tenant_domain": result.tenant_domain,  # how the person named a guest's tenant
+        "guest": _is_guest(result),
         "wids": list(result.wids),
         "roles": list(result.roles),
         "signed_in_at": int(time.time()),
@@ -199,6 +200,12 @@ def login_hint(form: Mapping[str, str]) -> str | None:
     if not hint or len(hint) > 254 or "@" not in hint or any(ch.isspace() for ch in hint):
         return None
     return hint
+
+
+def _is_guest(result: SignIn) -> bool:
+    """Tell whether a sign-in is a B2B guest's (its home tenant is another)."""
+    found = tenancy.of_account(result.home_account_id, result.tenant_id, result.username)
+    return bool(found and found.guest)
 
 
 def tenant_directory() -> tenancy.TenantDirectory:

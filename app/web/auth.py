@@ -20,6 +20,8 @@ from app.errors import EntraError
 from app.errors import SignInExpired
 from app.identity import flows
 from app.identity import roles
+from app.identity import tenancy
+from app.identity.signins import TENANT_DOMAIN_KEY
 from app.identity.signins import SignIn
 from app.platform import extensions
 from app.platform import metrics
@@ -34,16 +36,30 @@ bp = Blueprint("auth", __name__)
 def sign_in() -> ResponseReturnValue:
     """Show the Sign in page."""
     next_path = local_path(request.args.get("next"), url_for("connectors.index"))
-    return render_template("auth/sign_in.html", next_path=next_path)
+    guest = tenancy.clean(request.args.get("domain_hint"))
+    return render_template("auth/sign_in.html", next_path=next_path, typed=guest or "")
 
 
 @bp.post("/sign-in")
 def start_sign_in() -> ResponseReturnValue:
     """Send the person to Entra to sign in to the portal."""
     next_path = local_path(request.form.get("next"), url_for("connectors.index"))
+    typed = (request.form.get("domain_hint") or "").strip()[:254]
+    # A guest signs in at the resource tenant's path: the portal then acts in that tenant
+    # (its admin console, readiness, helpdesk scope). Without a domain: the home tenant.
+    tenant = accounts.tenant_directory().resolve(typed) if typed else None
+    if typed and tenant is None:
+        error = (
+            f"Microsoft doesn't know an organization with the domain {typed}. Check the "
+            "spelling, or leave the field empty to sign in to your own organization."
+        )
+        page = render_template("auth/sign_in.html", next_path=next_path, typed=typed, error=error)
+        return page, 400
     flow = extensions.identity().start_flow(
-        SIGN_IN, account_type=None, login_hint=accounts.login_hint(request.form)
+        SIGN_IN, account_type=None, login_hint=accounts.login_hint(request.form), tenant=tenant
     )
+    if tenant:
+        flow[TENANT_DOMAIN_KEY] = tenancy.clean(typed) or ""
     flows.remember(session, flow, {"purpose": "sign_in", "next": next_path})
     return redirect(flow["auth_uri"], code=303)
 

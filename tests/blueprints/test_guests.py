@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 from flask import Flask
 
+from app.consent import records
 from app.consent.records import ConsentRequest
 from app.models import Connection
 from app.platform import extensions
@@ -178,3 +179,32 @@ def test_a_guest_turned_away_asks_the_resource_tenants_admins_and_reconnects_the
     row = _connection(app, contoso)
     again = web.post(f"/connections/{row.id}/reconnect", "/connections")
     assert again.status_code == 303 and f"/{contoso}/oauth2" in again.headers["Location"]
+
+
+def test_a_guest_signs_in_to_the_resource_tenant_and_acts_there_as_its_staff(
+    app: Flask, entra: Emulator
+) -> None:
+    contoso = _tenant(entra, "contoso.test")
+    invite = {"user": "admin@fabrikam.test", "tenant": "contoso.test",
+              "roles": ["Global Administrator"],
+              "app_roles": {app.config["CLIENT_ID"]: ["Helpdesk"]}}  # fmt: skip
+    assert entra.control("POST", "/_emulator/guests", json=invite).status_code == 201
+    with app.app_context():  # a request waiting in Contoso, and one at the admin's home
+        for tenant in (contoso, _tenant(entra, "fabrikam.test")):
+            who = records.Requester(f"oid-{tenant}", f"someone@{tenant}", tenant, "Reports")
+            records.open_request(db.session, who, "onedrive", ["Files.Read.All"], 7)
+        db.session.commit()
+    admin = Web.person(app, entra, "admin@fabrikam.test")
+    wrong = admin.post("/sign-in", domain_hint="nobody.test")
+    assert wrong.status_code == 400 and "doesn&#39;t know an organization" in wrong.get_data(True)
+    answer = admin.post("/sign-in", domain_hint="contoso.test")
+    assert f"/{contoso}/oauth2/v2.0/authorize" in answer.headers["Location"]
+    assert admin.callback(admin.entra_answer(answer.headers["Location"])).status_code == 303
+    account = html.unescape(admin.page("/account"))
+    assert contoso in account and "contoso.test: you are a guest there" in account
+    console = admin.page("/admin")  # Contoso's admin console: Contoso's request only
+    assert f"someone@{contoso}" in console and "someone@7a2e" not in console
+    assert admin.client.get("/helpdesk").status_code == 200  # the Helpdesk role, in Contoso
+    home = Web.person(app, entra, "admin@fabrikam.test")
+    home.sign_in()  # without a domain: the home tenant, as before
+    assert contoso not in home.page("/account")

@@ -68,3 +68,22 @@ def test_a_guest_connects_to_the_resource_tenant_by_keyboard(
     assert "your own organization's data (fabrikam.test)" in text
     _shot(page, "code", width)
     assert problems_on(page, width) == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_sign_in_page_offers_the_guest_tenant(
+    page: Page, portal: LivePortal, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{portal.url}/sign-in")
+    assert not page.get_by_label("Its domain (optional)").is_visible()  # folded away
+    assert problems_on(page, width) == []
+    page.get_by_text("Signing in to an organization you are a guest in?").focus()
+    page.keyboard.press("Enter")  # a summary opens by keyboard
+    page.get_by_label("Its domain (optional)").fill("nowhere.test")
+    page.keyboard.press("Enter")
+    page.get_by_text(
+        "Microsoft doesn't know an organization with the domain nowhere.test"
+    ).wait_for()
+    _shot(page, "sign-in", width)
+    assert problems_on(page, width) == []
