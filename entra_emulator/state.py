@@ -7,7 +7,6 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -148,8 +147,8 @@ class State:
             self.consent_requests: dict[str, ConsentRequest] = {}
             self.faults: list[Fault] = []
             self.log: list[dict[str, Any]] = []
-            # Token requests admitted per (client_id, tenant) in the last second (throttling.py).
-            self.token_windows: dict[tuple[str, str], deque[float]] = {}
+            # Token requests per (client_id, tenant): (whole second, count), throttling.py.
+            self.token_windows: dict[tuple[str, str], tuple[int, int]] = {}
             for g in self.world.grants:
                 self.add_grant(
                     g["tenant"], g["client_id"], g["resource"], g["scopes"], g["principal"]

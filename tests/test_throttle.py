@@ -68,20 +68,20 @@ def tenant() -> str:
 # -- the steps, as pure functions -------------------------------------------------------------
 
 
-def test_slots_sit_half_an_interval_off_the_whole_seconds() -> None:
-    assert throttle.slot(100.0, 0.1) == pytest.approx(100.05)
-    assert throttle.slot(100.05, 0.1) == pytest.approx(100.05)
-    assert throttle.slot(100.06, 0.1) == pytest.approx(100.15)
+def test_slots_sit_a_tenth_of_an_interval_after_the_whole_seconds() -> None:
+    assert throttle.slot(100.0, 0.1) == pytest.approx(100.01)
+    assert throttle.slot(100.01, 0.1) == pytest.approx(100.01)
+    assert throttle.slot(100.02, 0.1) == pytest.approx(100.11)
     assert throttle.slot(100.3, 0.0) == 100.3  # no rate: no grid
 
 
 def test_take_paces_and_refuses_beyond_the_wait() -> None:
     pace, delay = throttle.take(Pace(), 100.0, 0.5, wait=1.0)
-    assert (pace.next_at, delay) == (pytest.approx(100.75), pytest.approx(0.25))
+    assert (pace.next_at, delay) == (pytest.approx(100.55), pytest.approx(0.05))
     pace, delay = throttle.take(pace, 100.0, 0.5, wait=1.0)
-    assert delay == pytest.approx(0.75)
+    assert delay == pytest.approx(0.55)
     pace, delay = throttle.take(pace, 100.0, 0.5, wait=1.0)
-    assert delay is None and pace.next_at == pytest.approx(101.25)  # too far: nothing taken
+    assert delay is None and pace.next_at == pytest.approx(101.05)  # too far: nothing taken
 
 
 def test_places_in_line_follow_each_other_at_the_rate() -> None:
@@ -90,13 +90,13 @@ def test_places_in_line_follow_each_other_at_the_rate() -> None:
     for _ in range(3):
         pace, delay = throttle.later(pace, 100.0, 0.25)
         delays.append(delay)
-    assert delays == [pytest.approx(3.125), pytest.approx(3.375), pytest.approx(3.625)]
+    assert delays == [pytest.approx(3.025), pytest.approx(3.275), pytest.approx(3.525)]
 
 
 def test_retry_after_holds_every_slot() -> None:
     pace = throttle.block(Pace(), 100.0, 5)
     assert throttle.take(pace, 100.0, 0.1, wait=1.0)[1] is None
-    assert throttle.take(pace, 104.5, 0.1, wait=1.0)[1] == pytest.approx(0.55)
+    assert throttle.take(pace, 104.5, 0.1, wait=1.0)[1] == pytest.approx(0.51)
     assert throttle.block(pace, 101.0, 2).blocked_until == 105.0  # the later end wins
 
 
@@ -107,7 +107,7 @@ def test_every_store_paces_at_the_rate(store: PaceStore) -> None:
     t = tenant()
     delays = [store.take(t, 0.1, 1.0) for _ in range(12)]
     taken = [d for d in delays if d is not None]
-    assert len(taken) == 10  # a second's worth: slots at 0.05, 0.15, ... 0.95 s
+    assert len(taken) == 10  # a second's worth: slots at 0.01, 0.11, ... 0.91 s
     assert all(b - a == pytest.approx(0.1, abs=0.02) for a, b in itertools.pairwise(taken))
     assert delays[-2:] == [None, None]
     place = store.later(t, 0.1)
@@ -154,7 +154,7 @@ def test_concurrent_takers_never_share_a_slot(store: PaceStore) -> None:
     assert len(slots) == 30
     assert round((slot_now() - first) / 0.2) == 31  # 30 slots between, one each
     if clock is frozen:  # the same now for all: the delays themselves are the slots
-        assert len({round(d / 0.2 - 0.5) for d in slots}) == 30
+        assert len({round(d / 0.2 - 0.1) for d in slots}) == 30
 
 
 # -- the throttle ----------------------------------------------------------------------------
@@ -183,3 +183,18 @@ def test_without_a_rate_turned_away_callers_spread_over_the_retry_after() -> Non
     late = RefreshThrottle(store, jitter=lambda: 0.99).later(t).retry_after
     assert (early, late) == (4, 8)
     assert RefreshThrottle(MemoryPaces()).later(t).retry_after == 1  # nothing held: soon
+
+
+def test_a_refresh_woken_late_lets_its_slot_go() -> None:
+    store = MemoryPaces()
+    t = tenant()
+    store.take(t, 0.25, 1.0)  # the next slot is ahead: admit has to sleep
+    naps: list[float] = []
+
+    def oversleep(delay: float) -> None:
+        naps.append(delay)
+        time.sleep(delay + 0.1)  # a busy process: woken 0.1 s (0.4 intervals) late
+
+    with pytest.raises(TemporarilyUnavailable):
+        RefreshThrottle(store, rate=4, wait=1.0, sleep=oversleep).admit(t)
+    assert len(naps) == 3  # late every time: three slots let go, then a place in line

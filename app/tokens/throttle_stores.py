@@ -25,7 +25,8 @@ CAS_ATTEMPTS = 50
 TABLE = cast(Table, RefreshPace.__table__)
 Step = Callable[[Pace, float], tuple[Pace, float | None]]
 
-# throttle.take / later / block in one atomic step, on Redis's clock (every instance shares it).
+# throttle.take / later / block in one atomic step, on Redis's clock (every instance shares it);
+# 0.1 is throttle.GRID_OFFSET.
 # Floats go back as strings: Redis would truncate a Lua number to an integer.
 SCRIPT = """
 local t = redis.call('TIME')
@@ -38,7 +39,7 @@ if mode == 'block' then
   blocked = math.max(blocked, now + arg)
 else
   local start = math.max(now, nxt, blocked)
-  if interval > 0 then start = (math.ceil(start / interval - 0.5) + 0.5) * interval end
+  if interval > 0 then start = (math.ceil(start / interval - 0.1) + 0.1) * interval end
   if mode == 'take' and start - now <= arg then
     if interval > 0 then nxt = start + interval end
     answer = tostring(math.max(0, start - now))
