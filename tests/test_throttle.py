@@ -198,3 +198,20 @@ def test_a_refresh_woken_late_lets_its_slot_go() -> None:
     with pytest.raises(TemporarilyUnavailable):
         RefreshThrottle(store, rate=4, wait=1.0, sleep=oversleep).admit(t)
     assert len(naps) == 3  # late every time: three slots let go, then a place in line
+
+
+@pytest.mark.parametrize(("given", "rate"), [("0", 0.0), (0.0, 0.0), ("12.5", 12.5), (20, 20.0)])
+def test_the_rate_setting_is_off_at_zero(given: object, rate: float) -> None:
+    from app.platform.config import coerce
+
+    config = {"REFRESH_RATE": given}
+    coerce(config, ["REFRESH_RATE"])
+    assert config["REFRESH_RATE"] == rate
+
+
+def test_a_negative_rate_stops_start_up() -> None:
+    from app.platform.config import ConfigError
+    from app.platform.config import coerce
+
+    with pytest.raises(ConfigError, match="PORTAL_REFRESH_RATE must be positive"):
+        coerce({"REFRESH_RATE": "-1"}, ["REFRESH_RATE"])
