@@ -37,6 +37,7 @@ import sqlalchemy
 
 from app.platform.config import DEFAULTS
 from bench import data
+from bench import storm
 from bench.loadgen import CSRF
 from bench.loadgen import load_worker
 from bench.rows import seed
@@ -504,6 +505,8 @@ def main() -> None:
             # 8-10. data tools: proxy streaming, a table export, small proxied GETs (last: they
             # connect admin@fabrikam.test's SharePoint, and figure 6 expects one such connection)
             data.figures(sys.modules[__name__], portal, entra, figure)
+            # 11. a refresh storm after an outage, on a portal of its own with a refresh rate
+            storm.figures(sys.modules[__name__], env, work, entra, figure)
         finally:
             portal.stop()
             engine.dispose()

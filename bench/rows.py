@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 from typing import cast
 
@@ -42,7 +43,7 @@ def seed(
 def seed_refreshable(
     engine: sqlalchemy.Engine, vault: Any, template_id: str, count: int, prefix: str, emulator: Any
 ) -> list[str]:
-    """Copy one real connection `count` times, each with its own refresh token at the emulator.
+    """Copy one real connection `count` times, expired, each with its own refresh token.
 
     Every copy keeps the template's tenant (one tenant's pace) and gets a refresh token the
     in-process emulator knows as the template's (same user, same sign-in), so the request log's
@@ -67,7 +68,9 @@ def seed_refreshable(
     old_secret = next(iter(cache["RefreshToken"].values()))["secret"]
     record = emulator.state.refresh_tokens[old_secret]
     uid = template["home_account_id"].split(".", 1)[0]
-    blob = plaintext.decode()
+    for access in cache.get("AccessToken", {}).values():  # expired, whatever the template's
+        access["expires_on"] = access["extended_expires_on"] = str(int(time.time()) - 3600)
+    blob = json.dumps(cache)
     codes, rows = [], []
     for n in range(count):
         row_id = f"{prefix}-{n:06d}-{secrets.token_hex(4)}"
