@@ -1,8 +1,8 @@
 """A refresh storm: 500 expired connections on two instances, Entra down and back.
 
 Callers honour Retry-After. Every connection refreshes exactly once, none is marked broken, and
-the emulator never sees more refreshes in a second than the configured rate, which the two
-instances share through Redis or the database (issue 13, item 6).
+the portal keeps to its configured rate (below Entra's limit), which the two instances share
+through Redis or the database, so the emulator never answers 429 (issue 13, item 6).
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ from tests.signins import connect_account
 
 CONNECTIONS = 500
 STORM_REDIS_DB = 13  # the tests use 15, the bench 14
-RATE = 20  # refreshes per second for the tenant: the portal's pace and the emulator's limit
+LIMIT = 20  # Entra's limit for the app in the tenant: the emulator's refreshes per second
+# The portal's pace sits below it, as docs/operations.md advises: a request sent in its slot
+# reaches Entra a little later (a busy machine, TLS), so a pace equal to the limit would let the
+# last slot of one second land in the next one now and then, a timing the test cannot hold.
+RATE = 16
 OUTAGE = 3.0  # seconds of 503 + Retry-After from the token endpoint
 CALLERS = 16  # threads per instance, each calling for whichever connection is due next
 SHARED = ("DATABASE_URL", "REDIS_URL", "AUTHORITY_HOST", "CLIENT_ID", "CLIENT_SECRET", "CA_FILE",
@@ -118,7 +122,7 @@ def test_a_refresh_storm_drains_at_the_rate_and_loses_nothing(
     from app.platform import extensions
 
     codes = seeded(storm_app, entra)
-    entra.control("POST", "/_emulator/settings", json={"token_requests_per_second": RATE})
+    entra.control("POST", "/_emulator/settings", json={"token_requests_per_second": LIMIT})
     entra.control("DELETE", "/_emulator/requests")
     outage = {"endpoint": "token", "status": 503, "retry_after": 2}
     assert entra.control("POST", "/_emulator/faults", json=outage).status_code == 201
@@ -145,8 +149,13 @@ def test_a_refresh_storm_drains_at_the_rate_and_loses_nothing(
     done = Counter(e["refresh_token_fingerprint"] for e in log if e["status"] == 200)
     assert len(done) == CONNECTIONS and set(done.values()) == {1}  # each exactly once
     per_second = Counter(int(e["received"]) for e in log)
-    assert max(per_second.values()) <= RATE, (sorted(per_second.items()), statuses)
+    assert max(per_second.values()) <= LIMIT, (sorted(per_second.items()), statuses)
     assert [e for e in log if e["status"] == 429] == []  # the portal kept to Entra's limit
+    # ...at its own pace: no five seconds see more than five seconds of slots (one late arrival
+    # from the second before at most).
+    arrivals = sorted(e["received"] for e in log if e["status"] == 200)
+    busiest = max(sum(1 for t in arrivals[i:] if t < start + 5) for i, start in enumerate(arrivals))
+    assert busiest <= 5 * RATE + 1, (busiest, sorted(per_second.items()))
     with storm_app.app_context(), extensions.session_factory() as db:
         broken = db.scalar(
             select(func.count())

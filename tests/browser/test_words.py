@@ -219,7 +219,11 @@ def test_no_dead_ends_for_a_personal_account(page: Page, portal: LivePortal, wid
     """SharePoint does not offer what cannot work; OneDrive's default path takes any account."""
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{portal.url}/connectors/sharepoint")
-    assert page.get_by_role("radio").count() == 0
+    # No account-type choice; the only radios left ask whose organization's data it reads.
+    assert page.get_by_role("group", name="Account type").count() == 0
+    assert page.get_by_role("radio", name="Either: Microsoft asks which account").count() == 0
+    assert page.get_by_role("radio").count() == 2
+    assert page.get_by_role("group", name="Whose data").get_by_role("radio").count() == 2
     assert page.get_by_text("does not work with personal Microsoft accounts").is_visible()
     assert page.get_by_text("Read items in all site collections").is_visible()
     found = problems_on(page, width)
