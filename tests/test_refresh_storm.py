@@ -8,6 +8,7 @@ through Redis or the database, so the emulator never answers 429 (issue 13, item
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -32,11 +33,13 @@ from tests.signins import connect_account
 
 CONNECTIONS = 500
 STORM_REDIS_DB = 13  # the tests use 15, the bench 14
-LIMIT = 20  # Entra's limit for the app in the tenant: the emulator's refreshes per second
-# The portal's pace sits below it, as docs/operations.md advises: a request sent in its slot
-# reaches Entra a little later (a busy machine, TLS), so a pace equal to the limit would let the
-# last slot of one second land in the next one now and then, a timing the test cannot hold.
-RATE = 16
+RATE = 16  # the portal's refreshes per second for the tenant
+# A request sent in its slot reaches Entra a little later (a busy machine, TLS), so arrivals
+# counted per second can exceed the pace by the slots sent in the last JITTER of the second
+# before: a timing the test cannot hold. The emulator's limit (Entra's) therefore sits that far
+# above the pace, as docs/operations.md advises operators to set it.
+JITTER = 0.25
+LIMIT = RATE + math.ceil(JITTER * RATE)  # 20 refreshes per second
 OUTAGE = 3.0  # seconds of 503 + Retry-After from the token endpoint
 CALLERS = 16  # threads per instance, each calling for whichever connection is due next
 SHARED = ("DATABASE_URL", "REDIS_URL", "AUTHORITY_HOST", "CLIENT_ID", "CLIENT_SECRET", "CA_FILE",
@@ -151,11 +154,11 @@ def test_a_refresh_storm_drains_at_the_rate_and_loses_nothing(
     per_second = Counter(int(e["received"]) for e in log)
     assert max(per_second.values()) <= LIMIT, (sorted(per_second.items()), statuses)
     assert [e for e in log if e["status"] == 429] == []  # the portal kept to Entra's limit
-    # ...at its own pace: no five seconds see more than five seconds of slots (one late arrival
-    # from the second before at most).
+    # ...at its own pace: no five seconds see more than five seconds of slots, give or take the
+    # same jitter (a pace of LIMIT would put 100 refreshes into them).
     arrivals = sorted(e["received"] for e in log if e["status"] == 200)
     busiest = max(sum(1 for t in arrivals[i:] if t < start + 5) for i, start in enumerate(arrivals))
-    assert busiest <= 5 * RATE + 1, (busiest, sorted(per_second.items()))
+    assert busiest <= 5 * RATE + math.ceil(JITTER * RATE), (busiest, sorted(per_second.items()))
     with storm_app.app_context(), extensions.session_factory() as db:
         broken = db.scalar(
             select(func.count())
