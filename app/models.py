@@ -98,12 +98,15 @@ class Connection(Base):
     connector: Mapped[str] = mapped_column(String(64))
     tenant_id: Mapped[str] = mapped_column(String(64))
     oid: Mapped[str] = mapped_column(String(64))
-    home_account_id: Mapped[str] = mapped_column(String(160))
+    # MSAL's "<home oid>.<home tenant id>": one person's, in every tenant they are a guest in.
+    home_account_id: Mapped[str] = mapped_column(String(160), index=True)
     username: Mapped[str] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(320), default="")
     account_type: Mapped[str] = mapped_column(String(16))
     scopes: Mapped[str] = mapped_column(Text)
     authority_tenant: Mapped[str] = mapped_column(String(64))
+    # The domain a guest (or a helpdesk link) named the tenant by, for the pages; "" otherwise.
+    tenant_domain: Mapped[str] = mapped_column(String(253), default="", server_default="")
     code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     key_id: Mapped[str] = mapped_column(String(32))
     sealed_cache: Mapped[bytes] = mapped_column(LargeBinary)

@@ -127,6 +127,7 @@ class ConnectionStore:
             account_type=sign_in.account_type,
             scopes=connector.scope_string,
             authority_tenant=sign_in.authority_tenant,
+            tenant_domain=sign_in.tenant_domain,
             code_hash=self._vault.hash_code(code),
             key_id=key_id,
             sealed_cache=sealed,
@@ -160,6 +161,8 @@ class ConnectionStore:
             "last_error": None,
             "last_refresh_at": utcnow(),
         }
+        if sign_in.tenant_domain:  # a reconnect at the tenant's id keeps the domain it had
+            values["tenant_domain"] = sign_in.tenant_domain
         with Transaction(self._sessions()) as db:
             db.execute(update(Connection).where(Connection.id == existing.id).values(**values))
             db.add(audit(actor or sign_in.username, "connection.reconnected", existing.id))

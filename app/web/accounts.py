@@ -170,6 +170,7 @@ def sign_in_as(result: SignIn) -> None:
     session[USER_KEY] = {
         "oid": result.oid,
         "tenant_id": result.tenant_id,
+        "home_account_id": result.home_account_id,  # the same person in every tenant
         "username": result.username,
         "name": result.name,
         "account_type": result.account_type,
@@ -229,5 +230,5 @@ def whose_data(connection: Any) -> tenancy.Tenancy | None:
         connection.home_account_id,
         connection.tenant_id,
         connection.username,
-        (user or {}).get("tenant_domain") if known else None,
+        connection.tenant_domain or ((user or {}).get("tenant_domain") if known else None),
     )

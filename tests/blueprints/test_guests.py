@@ -102,11 +102,41 @@ def test_a_guest_connects_to_the_resource_tenant_chosen_on_the_authenticate_page
     _token(app, code)  # a 60-second token is due at once (pitfall 9): a refresh at Contoso
     refreshes = entra.request_log(endpoint="token", grant_type="refresh_token")
     assert [r["username"] for r in refreshes] == [GUEST_UPN]
-    with app.app_context():  # the portal session is the guest's: Contoso is its tenant
-        assert extensions.connection_store()  # the store is built (a smoke check)
     check = web.page("/connectors/onedrive?check=1")
     assert "Approved for your organization" not in check  # no portal record, only Entra's grant
-    assert web.client.get("/connections").status_code == 200
+    listed = html.unescape(re.sub(r"<[^>]+>", "", web.page("/connections")))
+    assert "Guest in contoso.test: reads that organization's data" in listed
+
+
+def test_the_person_finds_and_manages_a_guest_connection_after_signing_in_at_home(
+    app: Flask, entra: Emulator, web: Web
+) -> None:
+    contoso = _tenant(entra, "contoso.test")
+    _grant(entra, app, "contoso.test")
+    auth_uri = web.authenticate(
+        "onedrive", account_type="work", tenant_choice="guest", domain_hint="contoso.test"
+    )
+    _page, code = _code_page(web, auth_uri)
+    guest_row = _connection(app, contoso)
+    home = Web.person(app, entra, PERSON)
+    home.sign_in()  # the portal session of the home account, in Fabrikam
+    assert contoso not in home.page("/account")
+    listed = html.unescape(re.sub(r"<[^>]+>", "", home.page("/connections")))
+    assert "OneDrive" in listed and "Guest in contoso.test" in listed
+    # Another Fabrikam account sees nothing of it and cannot act on it.
+    stranger = Web.person(app, entra, "admin@fabrikam.test")
+    stranger.sign_in()
+    assert "Guest in contoso.test" not in stranger.page("/connections")
+    denied = stranger.post(f"/connections/{guest_row.id}/revoke", "/connections")
+    assert denied.status_code == 404
+    _token(app, code)  # still live
+    # The person revokes it from home: the code stops working.
+    page = f"/connections/{guest_row.id}/revoke"
+    assert "Revoke" in home.page(page)
+    assert home.post(page, page).status_code == 303
+    assert _connection(app, contoso).status == "revoked"
+    answer = app.test_client().post("/api/v1/token", headers={"Authorization": f"Bearer {code}"})
+    assert answer.status_code == 401
 
 
 def test_the_same_person_still_connects_to_their_home_tenant_by_default(

@@ -69,6 +69,13 @@ def test_a_guest_connects_to_the_resource_tenant_by_keyboard(
     _shot(page, "code", width)
     assert problems_on(page, width) == []
 
+    page.goto(f"{portal.url}/connections")  # My connections says whose data it reads
+    note = page.locator(".tenancy-note")
+    assert note.inner_text() == "Guest in contoso.test: reads that organization's data"
+    assert note.is_visible()
+    _shot(page, "connections", width)
+    assert problems_on(page, width) == []
+
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_sign_in_page_offers_the_guest_tenant(
